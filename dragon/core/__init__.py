@@ -1,0 +1,1 @@
+"""The engine: tensors, graphs, autodiff, passes, executor and workspaces."""
