@@ -135,6 +135,12 @@ def compile_graph(graph_def, feeds: dict, fetches, workspace, *, level=None,
         if len(op_def.output) != len(out_specs):
             raise ShapeError(f"{where}({op_def.type}) has {len(op_def.output)} outputs; "
                              f"the op makes {len(out_specs)}")
+        if schema.alias is not None and level >= config.LEVEL_INPLACE:
+            alias = _try_alias(schema, inputs, out_specs, op_def, arrays, feeds, index)
+            if alias is not None:
+                values.append(alias)
+                current[alias.name] = alias
+                continue
         step = Step(op_def, schema, args, inputs, [], is_gradient=op_def.is_gradient_op)
         for k, (out_name, out_spec) in enumerate(zip(op_def.output, out_specs)):
             if out_name in arrays and out_name not in feeds:
@@ -176,19 +182,27 @@ def compile_graph(graph_def, feeds: dict, fetches, workspace, *, level=None,
         if k in current:
             current[k].keep = True
 
+    if level >= config.LEVEL_SHARE:
+        steps = optimize.schedule_writes_early(steps)
     if level >= config.LEVEL_RECOMPUTE:
         steps = optimize.mirror(steps, lambda s, ins: _clone_step(s, ins, values))
-        for i, step in enumerate(steps):
-            for v in step.outputs + step.scratch:
-                if v.kind in ("temp", "scratch"):
-                    v.producer = i
+    for i, step in enumerate(steps):  # passes may have moved steps
+        for v in step.outputs + step.scratch:
+            if v.kind in ("temp", "scratch"):
+                v.producer = i
+    for v in values:
+        if v.kind == "alias":
+            v.producer = v.root.producer
 
     sizes = optimize.plan_memory(steps, values, level)
     buffers = [xp.empty(n, dtype=np.uint8) for n in sizes]
     for v in values:
-        if v.kind != "persistent":
+        if v.kind not in ("persistent", "alias"):
             v.view = _view(buffers[v.buffer], v.spec) if v.buffer >= 0 else xp.empty(
                 v.spec.shape, v.spec.dtype)
+    for v in values:
+        if v.kind == "alias":
+            v.view = v.root.view.reshape(v.spec.shape)
     calls = [_bind(step, xp) for step in steps]
     feed_values = [v for v in values if v.kind == "feed"]
     temp_bytes = sum(v.nbytes for v in values if v.kind in ("temp", "scratch", "feed"))
@@ -203,6 +217,24 @@ def compile_graph(graph_def, feeds: dict, fetches, workspace, *, level=None,
     plan = Plan(name, steps, calls, feed_values, fetch_values, buffers, stats, xp)
     plan.kept = {k: current[k] for k in keep if k in current}
     return plan
+
+
+def _try_alias(schema, inputs, out_specs, op_def, arrays, feeds, index):
+    """A view Value for an op whose output is its input reshaped, if that is safe here."""
+    if len(out_specs) != 1 or len(op_def.output) != 1:
+        return None
+    out_name = op_def.output[0]
+    if out_name in arrays and out_name not in feeds:
+        return None  # writes a variable: a real copy
+    src = inputs[schema.alias]
+    root = getattr(src, "root", None) or src
+    spec = out_specs[0]
+    if root.kind not in ("temp", "feed") or spec.nbytes != root.nbytes \
+            or spec.dtype != root.spec.dtype:
+        return None
+    alias = Value(out_name, spec, "alias", producer=index)
+    alias.root = root
+    return alias
 
 
 def _clone_step(step, inputs, values):
@@ -257,6 +289,7 @@ def check_feed(name, value, expected_shape, expected_dtype, allow_downcast=False
         shape = tuple(value.shape)
         if len(shape) != len(expected_shape) or any(
                 e is not None and e != s for e, s in zip(expected_shape, shape)):
-            pretty = tuple("?" if e is None else e for e in expected_shape)
+            pretty = "(" + ", ".join("?" if e is None else str(e) for e in expected_shape) + \
+                ("," if len(expected_shape) == 1 else "") + ")"
             raise FeedError(f"input '{name}' expects shape {pretty}, got {shape}")
     return value

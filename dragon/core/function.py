@@ -28,7 +28,13 @@ class Function:
         for t in self.inputs:
             if not isinstance(t, Tensor):
                 raise TypeError(f"function inputs must be tensors, got {t!r}")
-        update_nodes = [_update_node(var, new) for var, new in _pairs(updates)]
+        pairs = _pairs(updates)
+        targets = {var.name for var, _ in pairs}
+        # Every update reads values from before the call: snapshot a variable that is
+        # both written and, unchanged, the new value of another variable.
+        pairs = [(var, apply("Copy", [new]) if isinstance(new, Tensor) and new.node is None
+                  and new.name in targets else new) for var, new in pairs]
+        update_nodes = [_update_node(var, new) for var, new in pairs]
         self.graph_def = graph.to_graph_def(self.outputs, update_nodes, givens, name=self.name)
         self._constants = {}
         nodes, _ = graph.collect_nodes(self.outputs, update_nodes, givens)

@@ -63,15 +63,54 @@ def prune(op_defs, needed_names, writes_persistent):
     return keep
 
 
+# -- early updates ------------------------------------------------------------------------
+
+def _writes(step):
+    return {id(v) for v in step.outputs if v.kind == "persistent"} | {
+        id(t) for _, t in step.copy_back}
+
+
+def schedule_writes_early(steps):
+    """Move each step that writes a variable to just after its last dependency.
+
+    An update op then runs as soon as its gradient exists and nothing else reads
+    the old value, so the gradient buffer dies at once instead of at the end of
+    the backward pass. Steps keep their order relative to every step that reads
+    or writes what they write, and to the producers of what they read.
+    """
+    result = []
+    for step in steps:
+        writes = _writes(step)
+        if not writes:
+            result.append(step)
+            continue
+        reads = {id(v) for v in step.inputs}
+        position = 0
+        for p in range(len(result) - 1, -1, -1):
+            other = result[p]
+            touched = {id(v) for v in other.inputs} | {id(v) for v in other.outputs} | _writes(other)
+            if touched & writes or _writes(other) & reads or any(
+                    id(v) in reads for v in other.outputs):
+                position = p + 1
+                break
+        result.insert(position, step)
+    return result
+
+
 # -- recomputation (Chen et al. 2016, "Training Deep Nets with Sublinear Memory Cost") --
+
+def producer_of(value, producer):
+    return producer[id(value)]
+
 
 def mirror(steps, make_copy):
     """Drop forward results the backward pass reads and recompute them there.
 
-    Forward values read by gradient ops are split into checkpoints (every
-    ~sqrt(n)-th one, and anything a non-recomputable op made) and the rest; the
-    rest are recomputed from the nearest checkpoints right before their first
-    backward reader, so only one segment's activations are alive at a time.
+    Results of deterministic forward ops are split into checkpoints (every
+    ~sqrt(n)-th one) and the rest; the rest are recomputed from the nearest
+    checkpoints right before their first backward reader, so only about one
+    segment's activations are alive at a time (random and state-changing ops
+    are never rerun: their results are always kept).
     ``make_copy(step, inputs)`` clones a forward step onto new input values and
     returns it with fresh output values. Returns the new step list.
     """
@@ -84,11 +123,14 @@ def mirror(steps, make_copy):
         for v in step.outputs:
             producer[id(v)] = step
     candidates = [v for s in forward for v in s.outputs
-                  if v.kind == "temp" and not v.keep and s.schema.recompute]
+                  if v.kind == "temp" and not v.keep and not s.schema.stateful]
     if not candidates:
         return steps
-    stride = max(2, int(math.sqrt(len(forward))))
-    checkpoints = {id(v) for i, v in enumerate(candidates) if i % stride == stride - 1}
+    # Checkpoint every ~sqrt(n)-th result, preferring results of costly ops so the
+    # recomputation mostly reruns cheap ones.
+    costly = [v for v in candidates if not producer_of(v, producer).schema.recompute] or candidates
+    stride = max(2, int(math.sqrt(len(costly))))
+    checkpoints = {id(v) for i, v in enumerate(costly) if i % stride == stride - 1}
     recomputable = {id(v) for v in candidates if id(v) not in checkpoints}
 
     new_steps = list(forward)
@@ -115,6 +157,11 @@ def mirror(steps, make_copy):
 
 # -- memory planning -----------------------------------------------------------------------
 
+def _root(v):
+    """The value whose buffer ``v`` uses (itself unless it is a view)."""
+    return v.root if v.kind == "alias" else v
+
+
 def plan_memory(steps, values, level):
     """Assign every feed/temp/scratch value a buffer; return the buffer sizes in bytes.
 
@@ -126,6 +173,10 @@ def plan_memory(steps, values, level):
     for i, step in enumerate(steps):
         for v in step.inputs:
             v.last_use = max(v.last_use, i)
+    for v in values:  # a view keeps the buffer it looks into alive
+        if v.kind == "alias":
+            v.root.last_use = max(v.root.last_use, v.last_use)
+            v.root.keep = v.root.keep or v.keep
     sizes: list[int] = []
     free: list[int] = []     # buffer indices free for reuse, at level >= 2
     owners: dict[int, int] = {}  # buffer -> number of live values in it
@@ -165,10 +216,10 @@ def plan_memory(steps, values, level):
                 continue
             j = step.schema.inplace.get(k)
             if j is not None and not pinned and j < len(step.inputs):
-                src = step.inputs[j]
+                src = _root(step.inputs[j])
                 if (src.kind in ("temp", "feed") and src.last_use == i and not src.keep
                         and src.buffer >= 0 and src.spec.nbytes == v.nbytes
-                        and sum(1 for x in step.inputs if x is src) == 1):
+                        and sum(1 for x in step.inputs if _root(x) is src) == 1):
                     v.buffer = src.buffer
                     retain(v.buffer)
                     continue
@@ -181,7 +232,7 @@ def plan_memory(steps, values, level):
             continue
         for s in step.scratch:
             release(s.buffer)
-        dying = {id(v): v for v in step.inputs + step.outputs
+        dying = {id(v): v for v in map(_root, step.inputs + step.outputs)
                  if v.kind in ("temp", "feed") and v.last_use <= i and not v.keep}
         for v in dying.values():
             release(v.buffer)

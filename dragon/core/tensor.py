@@ -249,6 +249,7 @@ def apply(op_type: str, inputs, *, num_outputs=None, name=None, out_names=None,
         if out_names is None:
             out_name = scope.claim_name(out_name) if n_out > 1 else out_name
         shape, dtype = (specs[i].shape, specs[i].dtype) if specs else (None, _guess_dtype(inputs))
+        shape = None if shape is None else tuple(shape)
         t = Tensor.__new__(Tensor)
         t.name, t.shape, t.dtype = out_name, shape, dtype
         t.node, t.index, t.kind, t._value = node, i, "op", None
@@ -256,10 +257,37 @@ def apply(op_type: str, inputs, *, num_outputs=None, name=None, out_names=None,
     return node.outputs[0] if n_out == 1 else list(node.outputs)
 
 
+_PROBES = (1009, 1013)  # stand-ins for unknown dimensions, unlikely to occur in real shapes
+
+
 def _infer_if_known(schema, inputs, full_args, node_name):
-    if schema.shape_fn is None or not all(t.fully_known for t in inputs):
+    """Output specs from what is known; unknown dimensions come out as None.
+
+    With every shape known this is exact shape inference (errors raise). With some
+    dimensions unknown, inference runs twice with different stand-ins: dimensions
+    that differ between the runs depend on unknowns and become None.
+    """
+    where = f"op '{node_name}' "
+    if schema.shape_fn is None or any(t.shape is None or t.dtype is None for t in inputs):
         return None
-    return schema.infer([t.spec() for t in inputs], full_args, where=f"op '{node_name}' ")
+    if all(t.fully_known for t in inputs):
+        return schema.infer([t.spec() for t in inputs], full_args, where=where)
+    runs = []
+    for probe in _PROBES:
+        specs = [registry.Spec(tuple(probe if d is None else d for d in t.shape), t.dtype)
+                 for t in inputs]
+        try:
+            runs.append(schema.infer(specs, full_args, where=where))
+        except Exception:  # the stand-in may not fit (e.g. broadcasting against 5)
+            return None
+    merged = []
+    for a, b in zip(*runs):
+        if len(a.shape) != len(b.shape):
+            merged.append(registry.Spec(None, a.dtype))
+            continue
+        merged.append(registry.Spec(tuple(x if x == y else None for x, y in zip(a.shape, b.shape)),
+                                    a.dtype))
+    return merged
 
 
 def _guess_dtype(inputs):

@@ -7,7 +7,7 @@ broadcast gradients with ``SumReduceLike``.
 from dragon.ops.registry import register
 
 
-@register("Copy", inplace={0: 0}, recompute=True)
+@register("Copy", inplace={0: 0}, recompute=True, alias=0)
 def copy(xp, x, *, out):
     """Y = X."""
     xp.copyto(out, x)
@@ -23,7 +23,7 @@ def _(g):
     return [g.dY(0)]
 
 
-@register("StopGradient", inplace={0: 0}, recompute=True)
+@register("StopGradient", inplace={0: 0}, recompute=True, alias=0)
 def stop_gradient(xp, x, *, out):
     """Y = X in the forward pass; no gradient flows back through it."""
     if out is not x:
@@ -90,7 +90,7 @@ def _(g):
     return [g.dY(0)] * g.num_inputs
 
 
-@register("SumReduceLike", inputs=2)
+@register("SumReduceLike", inputs=2, alias=0)
 def sum_reduce_like(xp, dy, x, *, out):
     """Y = dY summed over the axes along which X was broadcast to dY's shape."""
     lead = dy.ndim - x.ndim
@@ -112,7 +112,7 @@ def _(g):
     return [g.op("BroadcastLike", [g.dY(0), g.X(0)]), None]
 
 
-@register("BroadcastLike", inputs=2, recompute=True)
+@register("BroadcastLike", inputs=2, recompute=True, alias=0)
 def broadcast_like(xp, x, like, *, out):
     """Y = X broadcast to the shape of ``like``."""
     out[...] = x

@@ -66,7 +66,7 @@ class OpSchema:
     """Everything the engine knows about one op type."""
 
     def __init__(self, type_name, kernel, *, args, inputs, outputs, inplace,
-                 recompute, stateful, doc):
+                 recompute, stateful, doc, alias=None):
         self.type = type_name
         self.kernel = kernel
         self.args = dict(args or {})
@@ -75,6 +75,7 @@ class OpSchema:
         self.inplace = dict(inplace or {})
         self.recompute = recompute
         self.stateful = stateful
+        self.alias = alias
         self.doc = doc or (kernel.__doc__ or "").strip()
         self.shape_fn: Callable | None = None
         self.grad_fn: Callable | None = None
@@ -152,7 +153,7 @@ _REGISTRY: dict[str, OpSchema] = {}
 
 def register(type_name: str, *, args: dict | None = None, inputs=1, outputs=1,
              inplace: dict | None = None, recompute: bool = False,
-             stateful: bool = False, doc: str | None = None):
+             stateful: bool = False, alias: int | None = None, doc: str | None = None):
     """Register the decorated kernel as op ``type_name``.
 
     args: argument name -> default (``REQUIRED`` for none).
@@ -160,13 +161,17 @@ def register(type_name: str, *, args: dict | None = None, inputs=1, outputs=1,
     outputs: a count, or ``fn(args) -> count``.
     inplace: output index -> input index the output may overwrite.
     recompute: cheap and deterministic, so the planner may recompute it.
-    stateful: random, or writes state other than its outputs (never recomputed or pruned twice).
+    stateful: random, or writes state other than its outputs (never recomputed).
+    alias: input index whose data the (single) output equals, reshaped, whenever
+    the two have the same byte size: the planner then makes the output a view of
+    that input and runs no kernel (Reshape, Flatten, StopGradient, ...).
     """
     def wrap(kernel):
         if type_name in _REGISTRY:
             raise ValueError(f"op type '{type_name}' is registered twice")
         schema = OpSchema(type_name, kernel, args=args, inputs=inputs, outputs=outputs,
-                          inplace=inplace, recompute=recompute, stateful=stateful, doc=doc)
+                          inplace=inplace, recompute=recompute, stateful=stateful, doc=doc,
+                          alias=alias)
         _REGISTRY[type_name] = schema
         return schema
     return wrap
