@@ -112,7 +112,7 @@ def compile_graph(graph_def, feeds: dict, fetches, workspace, *, level=None,
         if v is not None:
             return v
         if tensor_name in arrays:
-            array = arrays[tensor_name]
+            array = _on_device(arrays, tensor_name, xp)
             v = Value(tensor_name, Spec(tuple(array.shape), array.dtype), "persistent")
             v.view = array
             values.append(v)
@@ -217,6 +217,15 @@ def compile_graph(graph_def, feeds: dict, fetches, workspace, *, level=None,
     plan = Plan(name, steps, calls, feed_values, fetch_values, buffers, stats, xp)
     plan.kept = {k: current[k] for k in keep if k in current}
     return plan
+
+
+def _on_device(arrays, name, xp):
+    """The workspace array ``name``, moved to the current device if it lives elsewhere."""
+    array = arrays[name]
+    if (xp is np) != isinstance(array, np.ndarray):
+        array = xp.asarray(backend.to_numpy(array))
+        arrays[name] = array
+    return array
 
 
 def _try_alias(schema, inputs, out_specs, op_def, arrays, feeds, index):

@@ -9,6 +9,8 @@
 """
 from __future__ import annotations
 
+import numpy as np
+
 from dragon import backend, config
 from dragon.core import executor, graph, workspace
 from dragon.core.errors import FeedError
@@ -72,6 +74,8 @@ class Function:
                    for t, v in zip(self.inputs, values)]
         plan = self._plan_for(checked)
         results = plan.run(checked)
+        if plan.xp is not np:
+            results = [backend.to_numpy(r) for r in results]
         return results[0] if self.single else results
 
     def memory_stats(self):

@@ -144,6 +144,10 @@ def node_to_op_def(node: Node, rename=None) -> dragon_pb2.OperatorDef:
         is_gradient_op=node.is_gradient)
     if node.debug_info:
         op.debug_info = node.debug_info
+    if node.device is not None:
+        kind, index = node.device
+        op.device_option.device_type = dragon_pb2.CUDA if kind in ("cuda", "gpu") else dragon_pb2.CPU
+        op.device_option.device_id = index
     op.arg.extend(encode_arg(k, v) for k, v in sorted(node.args.items()))
     return op
 

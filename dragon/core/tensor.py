@@ -23,7 +23,7 @@ class Node:
     """One application of a registered op to tensors."""
 
     __slots__ = ("type", "inputs", "outputs", "args", "name", "is_gradient",
-                 "assigns", "debug_info", "__weakref__")
+                 "assigns", "debug_info", "device", "__weakref__")
 
     def __init__(self, type_name, inputs, args, name, is_gradient=False,
                  assigns=False, debug_info=""):
@@ -35,6 +35,7 @@ class Node:
         self.is_gradient = is_gradient
         self.assigns = assigns          # writes a variable's value (an update)
         self.debug_info = debug_info
+        self.device = scope.current_device()   # (type, index) from device_scope, or None
 
     def __repr__(self):
         ins = ", ".join(t.name for t in self.inputs)
