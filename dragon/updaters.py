@@ -68,7 +68,7 @@ class Updater:
         live = [i for i, m in enumerate(lr_mults) if m != 0 and grads[i] is not None]
         grads = [grads[i] for i in live]
         if self.clip_norm > 0 and grads:
-            clipped = apply("ClipByGlobalNorm", grads, max_norm=self.clip_norm)
+            clipped = apply("ClipByGlobalNorm", grads, max_norm=self.clip_norm, num_grads=len(grads))
             grads = clipped if isinstance(clipped, list) else [clipped]
         pairs = list(self._prologue())
         for g, i in zip(grads, live):
