@@ -51,7 +51,7 @@ def _count_needed(args):
 _RUNNING_UPDATES = ("ema", "accumulate")
 
 
-@register("BatchNorm", inputs=(3, 5), outputs=3, stateful=True,
+@register("BatchNorm", inputs=(3, 5), outputs=3, inplace={0: 0}, stateful=True,
           args={"axis": 1, "eps": 1e-5, "momentum": 0.9, "training": True,
                 "running_update": "ema", "unbiased_running_var": True})
 def batch_norm(xp, x, running_mean, running_var, gamma=None, beta=None, *, out, axis, eps,
@@ -152,7 +152,7 @@ def _(g):
     return [dx, None, None, dgamma, dbeta][:g.num_inputs]
 
 
-@register("BatchNormGradient", inputs=(4, 7), outputs=_count_needed,
+@register("BatchNormGradient", inputs=(4, 7), outputs=_count_needed, inplace={0: 0},
           args={"axis": 1, "training": True, "stat_grads": False, "need": [1, 1, 1]})
 def batch_norm_gradient(xp, dy, x, saved_mean, saved_inv_std, *rest, out, scratch=(), axis,
                         training, stat_grads, need):
@@ -324,9 +324,8 @@ def _window_sum(xp, src, other, axes, size):
     half = (size - 1) // 2
     for axis in axes:
         xp.copyto(other, src)
-        n = src.shape[axis]
+        n, head = src.shape[axis], (slice(None),) * axis
         for offset in range(1, min(half, n - 1) + 1):
-            head = (slice(None),) * axis
             lower, upper = head + (slice(0, n - offset),), head + (slice(offset, n),)
             xp.add(other[lower], src[upper], out=other[lower])
             xp.add(other[upper], src[lower], out=other[upper])
@@ -344,6 +343,20 @@ def _lrn_denominator(xp, x, buffer, other, *, size, alpha, k, mode):
     return total
 
 
+def _power(xp, base, exponent, out, spare):
+    """out = base ** exponent, overwriting ``spare``; ``base`` may be ``out`` or ``spare``.
+
+    0.75, the LRN beta of AlexNet and GoogLeNet, goes through square roots,
+    several times faster than ``power``.
+    """
+    if exponent == 0.75:
+        xp.sqrt(base, out=out)
+        xp.sqrt(out, out=spare)
+        xp.multiply(out, spare, out=out)
+    else:
+        xp.power(base, exponent, out=out)
+
+
 @register("LRN", args={"size": 5, "alpha": 1e-4, "beta": 0.75, "k": 1.0,
                        "mode": "across_channels"})
 def lrn(xp, x, *, out, scratch, size, alpha, beta, k, mode):
@@ -355,8 +368,8 @@ def lrn(xp, x, *, out, scratch, size, alpha, beta, k, mode):
     """
     denominator = _lrn_denominator(xp, x, out, scratch[0], size=size, alpha=alpha, k=k,
                                    mode=mode)
-    xp.power(denominator, -beta, out=out)
-    xp.multiply(out, x, out=out)
+    _power(xp, denominator, beta, out, spare=scratch[0])
+    xp.divide(x, out, out=out)
 
 
 def _check_lrn(x, size, mode):
@@ -388,7 +401,10 @@ def _(g):
 
 @register("LRNGradient", inputs=3, args=dict(lrn.args))
 def lrn_gradient(xp, x, y, dy, *, out, scratch, size, alpha, beta, k, mode):
-    """dX of LRN: dY * d^-beta - 2 alpha beta / n * X * (window sum of dY * Y / d), d its denominator."""
+    """dX of LRN: dY * d^-beta - 2 alpha beta / n * X * (window sum of dY * Y / d).
+
+    d is LRN's denominator, recomputed from X.
+    """
     buffers = [out, *scratch]
     denominator = _lrn_denominator(xp, x, out, scratch[0], size=size, alpha=alpha, k=k,
                                    mode=mode)
@@ -399,8 +415,9 @@ def lrn_gradient(xp, x, y, dy, *, out, scratch, size, alpha, beta, k, mode):
     spread = _window_sum(xp, ratio, other, axes, size)
     xp.multiply(spread, x, out=spread)
     xp.multiply(spread, 2.0 * alpha * beta / size ** len(axes), out=spread)
-    xp.power(denominator, -beta, out=denominator)
-    xp.multiply(denominator, dy, out=denominator)
+    spare = other if spread is ratio else ratio
+    _power(xp, denominator, beta, denominator, spare)
+    xp.divide(dy, denominator, out=denominator)
     xp.subtract(denominator, spread, out=out)
 
 
@@ -430,12 +447,13 @@ def _row_std(xp, centered):
     return xp.sqrt(xp.einsum("ge,ge->g", centered, centered) / centered.shape[1])
 
 
-@register("MVN", args={"normalize_variance": True, "across_channels": False, "eps": 1e-9})
+@register("MVN", args={"normalize_variance": True, "across_channels": False, "eps": 1e-9},
+          inplace={0: 0})
 def mvn(xp, x, *, out, normalize_variance, across_channels, eps):
-    """Y = (X - mean) / (std + eps) over each (n, c) slice, or each n when across_channels (Caffe's MVN).
+    """Y = (X - mean) / (std + eps) over each (n, c) slice, or each n if across_channels.
 
-    The std is the biased one; without normalize_variance Y = X - mean. As in
-    Caffe, eps is added to the std, not to the variance.
+    Caffe's MVN: std is the biased standard deviation and eps is added to it, not
+    to the variance; without normalize_variance, Y = X - mean.
     """
     x2, y2 = _mvn_rows(x, across_channels), _mvn_rows(out, across_channels)
     xp.subtract(x2, x2.mean(axis=1, keepdims=True), out=y2)
@@ -493,6 +511,97 @@ def _(dy, x=None, *, normalize_variance, across_channels, eps):
     return dy
 
 
+# -- layer normalization -----------------------------------------------------------------------
+
+def _layer_rows(a, axis):
+    """``a`` as (rows, features), the features being its axes from ``axis`` on."""
+    return a.reshape(math.prod(a.shape[:axis % a.ndim]), -1)
+
+
+def _row_inv_std(xp, centered, eps):
+    return 1.0 / xp.sqrt(xp.einsum("re,re->r", centered, centered) / centered.shape[1] + eps)
+
+
+@register("LayerNorm", inputs=(1, 3), args={"axis": -1, "eps": 1e-5}, inplace={0: 0})
+def layer_norm(xp, x, gamma=None, beta=None, *, out, axis, eps):
+    """Y = (X - mean) / sqrt(var + eps) * gamma + beta, statistics over X's axes from ``axis`` on.
+
+    gamma and beta have the shape of those axes.
+    """
+    x2, y2 = _layer_rows(x, axis), _layer_rows(out, axis)
+    xp.subtract(x2, x2.mean(axis=1, keepdims=True), out=y2)
+    xp.multiply(y2, _row_inv_std(xp, y2, eps)[:, None], out=y2)
+    if gamma is not None:
+        xp.multiply(y2, gamma.reshape(1, -1), out=y2)
+    if beta is not None:
+        xp.add(y2, beta.reshape(1, -1), out=y2)
+
+
+@layer_norm.shape
+def _(x, gamma=None, beta=None, *, axis, eps):
+    axis = normalize_axis(axis, x.ndim)
+    features = tuple(x.shape[axis:])
+    for name, param in (("gamma", gamma), ("beta", beta)):
+        if param is not None and tuple(param.shape) != features:
+            raise ShapeError(f"{name} has shape {tuple(param.shape)}, expected {features}: "
+                             f"the axes from {axis} of input {tuple(x.shape)}")
+    return x
+
+
+@layer_norm.grad
+def _(g):
+    need = [i < g.num_inputs and g.needs(i) for i in range(3)]
+    inputs = [g.dY(0), g.X(0)] + ([g.X(1)] if g.num_inputs >= 2 else [])
+    outs = g.op("LayerNormGradient", inputs, axis=g.args["axis"], eps=g.args["eps"],
+                need=[int(n) for n in need])
+    outs = iter(outs if isinstance(outs, list) else [outs])
+    return [next(outs) if n else None for n in need][:g.num_inputs]
+
+
+@register("LayerNormGradient", inputs=(2, 3), outputs=_count_needed,
+          args={"axis": -1, "eps": 1e-5, "need": [1, 1, 1]})
+def layer_norm_gradient(xp, dy, x, gamma=None, *, out, scratch, axis, eps, need):
+    """dX, dgamma, dbeta of LayerNorm (those ``need`` flags), from dY, X and gamma if any."""
+    dx, dgamma, dbeta = _grad_outputs(out, need)
+    x2, dy2 = _layer_rows(x, axis), _layer_rows(dy, axis)
+    normalized = _layer_rows(scratch[0], axis)
+    xp.subtract(x2, x2.mean(axis=1, keepdims=True), out=normalized)
+    inv_std = _row_inv_std(xp, normalized, eps)[:, None]
+    xp.multiply(normalized, inv_std, out=normalized)
+    if dgamma is not None:
+        dgamma.reshape(-1)[...] = xp.einsum("re,re->e", dy2, normalized)
+    if dbeta is not None:
+        dbeta.reshape(-1)[...] = dy2.sum(axis=0)
+    if dx is None:
+        return
+    # dX = inv_std * (G - mean(G) - Xhat * mean(G * Xhat)) with G = dY * gamma
+    dx2 = _layer_rows(dx, axis)
+    if gamma is None:
+        xp.copyto(dx2, dy2)
+    else:
+        xp.multiply(dy2, gamma.reshape(1, -1), out=dx2)
+    mean_g_xhat = xp.einsum("re,re->r", dx2, normalized)[:, None] / dx2.shape[1]
+    mean_g = dx2.mean(axis=1, keepdims=True)
+    xp.multiply(normalized, mean_g_xhat, out=normalized)
+    xp.subtract(dx2, normalized, out=dx2)
+    xp.subtract(dx2, mean_g, out=dx2)
+    xp.multiply(dx2, inv_std, out=dx2)
+
+
+@layer_norm_gradient.shape
+def _(dy, x, gamma=None, *, axis, eps, need):
+    if tuple(dy.shape) != tuple(x.shape):
+        raise ShapeError(f"dY has shape {tuple(dy.shape)}, X has {tuple(x.shape)}")
+    params = Spec(tuple(x.shape[normalize_axis(axis, x.ndim):]), dy.dtype)
+    specs = [x.with_dtype(dy.dtype), params, params]
+    return [s for s, flag in zip(specs, need) if flag]
+
+
+@layer_norm_gradient.scratch
+def _(dy, x, gamma=None, **args):
+    return [x.with_dtype(dy.dtype)]
+
+
 # -- L2 normalization --------------------------------------------------------------------------
 
 def _l2_norm(xp, x3, eps):
@@ -500,7 +609,7 @@ def _l2_norm(xp, x3, eps):
     return xp.sqrt(xp.einsum("oci,oci->oi", x3, x3) + eps)[:, None, :]
 
 
-@register("L2Normalize", args={"axis": 1, "eps": 1e-10})
+@register("L2Normalize", args={"axis": 1, "eps": 1e-10}, inplace={0: 0})
 def l2_normalize(xp, x, *, out, axis, eps):
     """Y = X / sqrt(sum of X^2 over ``axis`` + eps) (the SSD Caffe Normalize layer's norm)."""
     x3 = _view3(x, axis)

@@ -98,6 +98,8 @@ CASES = [
          name="shared"),
     Case("PRelu", [away_from(rand(4, 3)), rand(3, low=0.05, high=0.5, seed=2)],
          reference=_prelu, name="2d"),
+    Case("PRelu", [away_from(rand(3, 2, 2)), rand(2, low=0.05, high=0.5, seed=3)],
+         reference=_prelu, grad=(0,), name="input_grad_only"),
     Case("Softmax", [rand(2, 3, 4, low=-2, high=2)], reference=_softmax),
     Case("Softmax", [rand(3, 5, low=-2, high=2)], args={"axis": -1}, reference=_softmax,
          name="last"),

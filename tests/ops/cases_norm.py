@@ -97,6 +97,21 @@ def _l2_normalize(x, axis=1, eps=1e-10):
     return np.moveaxis(y, -1, axis)
 
 
+def _layer_norm(x, gamma=None, beta=None, axis=-1, eps=1e-5):
+    axis %= x.ndim
+    rows = x.reshape(int(np.prod(x.shape[:axis])), -1)
+    y = np.empty_like(rows)
+    for r, row in enumerate(rows):
+        mean = sum(row) / row.size
+        var = sum((v - mean) ** 2 for v in row) / row.size
+        y[r] = (row - mean) / np.sqrt(var + eps)
+        if gamma is not None:
+            y[r] *= gamma.ravel()
+        if beta is not None:
+            y[r] += beta.ravel()
+    return y.reshape(x.shape)
+
+
 def _running_stats(channels, seed):
     return [rand(channels, seed=seed), rand(channels, low=0.5, high=1.5, seed=seed + 1)]
 
@@ -130,12 +145,19 @@ CASES = [
     Case("LRN", [rand(2, 2, 4, 5)], args={"size": 3, "alpha": 3.0, "beta": 0.6,
                                           "mode": "within_channel"},
          reference=_lrn, name="within_channel"),
+    Case("LRN", [rand(1, 2, 3, 3)], args={"size": 3, "alpha": 2.0, "mode": "within_channel"},
+         reference=_lrn, name="within_channel_caffe_beta"),
     Case("MVN", [rand(2, 3, 4, 4)], reference=_mvn),
     Case("MVN", [rand(2, 3, 3, 4)], args={"across_channels": True}, reference=_mvn,
          name="across_channels"),
     Case("MVN", [rand(2, 3, 2, 3)], args={"normalize_variance": False}, reference=_mvn,
          name="mean_only"),
     Case("MVN", [rand(3, 2, 5)], args={"eps": 0.1}, reference=_mvn, name="large_eps"),
+    Case("LayerNorm", [rand(3, 5), rand(5, seed=1), rand(5, seed=2)], reference=_layer_norm),
+    Case("LayerNorm", [rand(2, 3, 4)], args={"axis": 1, "eps": 0.1}, reference=_layer_norm,
+         name="axis1_no_affine"),
+    Case("LayerNorm", [rand(2, 3, 4), rand(3, 4, seed=1)], args={"axis": -2},
+         reference=_layer_norm, name="gamma_only"),
     Case("L2Normalize", [rand(2, 3, 2, 2)], reference=_l2_normalize),
     Case("L2Normalize", [rand(3, 4)], args={"axis": -1, "eps": 0.01}, reference=_l2_normalize,
          name="last_axis"),

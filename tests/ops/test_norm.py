@@ -4,7 +4,8 @@ import pytest
 
 import dragon
 from dragon.core.tensor import apply
-from tests.ops.cases_norm import _batch_norm
+from tests.ops import opcase
+from tests.ops.cases_norm import CASES, _batch_norm
 
 
 def _stats(x, axis=1):
@@ -25,6 +26,13 @@ def batch():
     rng = np.random.default_rng(0)
     return (rng.normal(2.0, 3.0, (8, 3, 4, 4)), rng.normal(size=3),
             rng.uniform(0.5, 2.0, size=3))
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_forward_is_the_same_when_run_in_place(case):
+    expected = opcase.run_forward(case, level=0)
+    for got, want in zip(opcase.run_forward(case, level=2), expected):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15, err_msg=case.id)
 
 
 def test_batch_norm_ema_updates_running_stats_in_place(batch):
@@ -174,6 +182,25 @@ def test_mvn_of_constant_slices_is_zero_with_finite_gradient():
     y_value, gx_value = dragon.function([x], [y, gx])(value)
     np.testing.assert_array_equal(y_value, 0)
     assert np.isfinite(gx_value).all()
+
+
+def test_layer_norm_parameter_gradients_alone_match_the_full_gradient():
+    rng = np.random.default_rng(5)
+    x_value = rng.normal(size=(4, 6))
+    x = dragon.placeholder(x_value.shape, "float64")
+    gamma, beta = dragon.variable(rng.normal(size=6)), dragon.variable(rng.normal(size=6))
+    y = dragon.ops.layer_norm(x, gamma, beta)
+    cost = dragon.ops.reduce_sum(y * dragon.constant(rng.normal(size=x_value.shape)))
+    full = dragon.function([x], dragon.grad(cost, [x, gamma, beta]))(x_value)
+    alone = [dragon.function([x], dragon.grad(cost, p))(x_value) for p in (gamma, beta)]
+    np.testing.assert_allclose(alone[0], full[1], rtol=1e-12)
+    np.testing.assert_allclose(alone[1], full[2], rtol=1e-12)
+
+
+def test_layer_norm_names_the_expected_parameter_shape():
+    x = dragon.placeholder((2, 3, 4))
+    with pytest.raises(dragon.ShapeError, match=r"beta has shape \(4,\), expected \(3, 4\)"):
+        dragon.ops.layer_norm(x, dragon.placeholder((3, 4)), dragon.placeholder((4,)), axis=1)
 
 
 def test_mvn_and_l2_normalize_reject_bad_shapes():

@@ -1,0 +1,1 @@
+"""Caffe64 on Dragon (placeholder while modules are written)."""
