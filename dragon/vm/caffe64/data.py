@@ -4,9 +4,9 @@
     y = read_labels("trainY.txt", rows=8000, classes=10)     # (8000,) int64
     write_matrix("p.txt", posteriors)                        # rows of "%f" numbers
 
-The reader parses the whole file with a handful of numpy passes (no Python work
-per value): the original's files hold millions of numbers, and reading them is
-most of a Caffe64 run. Numbers are decimals as the original writes and reads
+The reader parses about a megabyte at a time with a few numpy passes (no
+Python work per value): the original's files hold millions of numbers, and
+reading them is a large part of a Caffe64 run. Numbers are decimals as the original writes and reads
 them (``-12``, ``0.250000``); a file with anything else (exponents, ``nan``)
 goes through a slower line-by-line parser that accepts whatever Python's
 ``float`` does and names the line of a token it cannot read.
@@ -23,23 +23,49 @@ from dragon.vm.caffe64.errors import Caffe64Error
 _SPACE_MAX = 32          # bytes <= 32 (space, tab, CR, LF, ...) separate numbers
 _DIGIT0, _DOT, _MINUS, _PLUS, _NEWLINE = 48, 46, 45, 43, 10
 _POW10 = 10.0 ** np.arange(128)       # exact up to 1e22, indexed by a count of decimals
+#: bytes parsed at a time: the temporaries stay in cache and are recycled by malloc
+#: (large fresh arrays cost a page fault per 4 KiB, more than the parsing itself)
+CHUNK = 1 << 20
+#: longer numbers would overflow the int64 digits of the fast parser
+_LONGEST = 18
+
 
 def read_matrix(path, rows, cols, dtype=np.float32) -> np.ndarray:
     """The first ``rows`` samples of ``path`` as a ``(rows, cols)`` array.
 
     Blank lines are skipped; every other line must hold exactly ``cols`` numbers
-    (the error names the line that does not).
+    (the error names the line that does not). Lines after the last sample asked
+    for are not read.
 
     >>> read_matrix("trainX.txt", rows=8000, cols=784).shape
     (8000, 784)
     """
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise Caffe64Error(f"{path}: cannot read: {e.strerror or e}") from None
-    values, per_line = _parse(data, path)
-    return _shape_rows(values, per_line, rows, cols, path).astype(dtype, copy=False)
+    return _read_rows(path, rows, cols, dtype)[0]
+
+
+def _read_rows(path, rows, cols, dtype):
+    """``(samples (rows, cols), the 1-based line of each sample)``."""
+    out = np.empty((rows, cols), dtype)
+    lines = np.empty(rows, np.int64)
+    flat = out.reshape(-1)
+    filled, lines_before = 0, 0
+    for chunk in _chunks(path):
+        values, per_line = _parse(chunk, path, lines_before)
+        used = np.flatnonzero(per_line)[:rows - filled]
+        wrong = used[per_line[used] != cols]
+        if wrong.size:
+            line = int(wrong[0])
+            raise Caffe64Error(f"{path} line {lines_before + line + 1}: {per_line[line]} "
+                               f"numbers, expected {cols}")
+        flat[filled * cols:(filled + used.size) * cols] = values[:used.size * cols]
+        lines[filled:filled + used.size] = used + lines_before + 1
+        filled += used.size
+        lines_before += per_line.size - 1
+        if filled == rows:
+            break
+    if filled < rows:
+        raise Caffe64Error(f"{path}: holds {filled} samples, {rows} were asked for")
+    return out, lines
 
 
 def read_labels(path, rows, classes) -> np.ndarray:
@@ -48,13 +74,13 @@ def read_labels(path, rows, classes) -> np.ndarray:
     >>> read_labels("trainY.txt", rows=8000, classes=10)[:3]
     array([7, 2, 1])
     """
-    values = read_matrix(path, rows, 1, dtype=np.float64)[:, 0]
+    values, lines = _read_rows(path, rows, 1, np.float64)
+    values = values[:, 0]
     labels = values.astype(np.int64)
     bad = (labels != values) | (labels < 0) | (labels >= classes)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        line = _line_of_row(Path(path), i)
-        raise Caffe64Error(f"{path} line {line}: class index {_show(values[i])} is not an "
+        raise Caffe64Error(f"{path} line {lines[i]}: class index {_show(values[i])} is not an "
                            f"integer in 0..{classes - 1} (the network has {classes} outputs)")
     return labels
 
@@ -85,26 +111,52 @@ def write_matrix(path, values, fmt="%f") -> None:
 
 # -- parsing -------------------------------------------------------------------------------
 
-def _parse(data: bytes, path):
-    """``(values float64, numbers on each physical line)`` of a whole file."""
-    raw = np.frombuffer(data, np.uint8)
+def _chunks(path):
+    """``path``'s bytes in pieces of about CHUNK that end at a line end (the last may not)."""
+    try:
+        f = open(path, "rb")
+    except OSError as e:
+        raise Caffe64Error(f"{path}: cannot read: {e.strerror or e}") from None
+    with f:
+        carry = b""
+        while True:
+            block = f.read(CHUNK)
+            if not block:
+                if carry:
+                    yield carry
+                return
+            block = carry + block if carry else block
+            cut = block.rfind(b"\n") + 1
+            if cut:
+                yield memoryview(block)[:cut]
+            carry = block[cut:]
+
+
+def _parse(chunk, path, lines_before=0):
+    """``(values float64, numbers on each line)`` of whole lines of text; the last entry of
+    the counts is the (partial or empty) line after the last newline."""
+    raw = np.frombuffer(chunk, np.uint8)
     if not _is_plain(raw):
-        return _parse_general(data, path)
+        return _parse_general(bytes(chunk), path, lines_before)
     # A separator on both ends makes every number start and end at a transition.
     b = np.empty(raw.size + 2, np.uint8)
     b[0] = b[-1] = _NEWLINE
     b[1:-1] = raw
     # starts and ends of numbers alternate along the text
-    edges = np.flatnonzero(np.diff((b > _SPACE_MAX).view(np.int8))) + 1
+    in_number = b > _SPACE_MAX
+    edges = np.flatnonzero(in_number[1:] != in_number[:-1]) + 1
     starts, ends = edges[0::2], edges[1::2]
-    values, bad = _decimal_values(b, starts, ends - starts, has_points=_DOT in raw)
-    newlines = np.flatnonzero(b[1:] == _NEWLINE)   # the position in b just before each newline
+    lengths = ends - starts
+    if lengths.size and lengths.max() > _LONGEST:
+        return _parse_general(bytes(chunk), path, lines_before)
+    values, bad = _decimal_values(b, starts, lengths, has_points=_DOT in raw)
+    newlines = np.flatnonzero(raw == _NEWLINE) + 1   # in b, the position of each newline
     if bad is not None:
-        line = int(np.searchsorted(newlines, starts[bad])) + 1
+        line = lines_before + int(np.searchsorted(newlines, starts[bad])) + 1
         token = bytes(b[starts[bad]:ends[bad]]).decode("ascii", "replace")
         raise Caffe64Error(f"{path} line {line}: '{token}' is not a number")
-    before = np.searchsorted(starts, newlines + 1)   # numbers before each newline
-    per_line = np.diff(np.concatenate(([0], before, [starts.size])))
+    before = np.searchsorted(starts, newlines)   # numbers before each newline
+    per_line = np.diff(before, prepend=0, append=starts.size)
     return values, per_line
 
 
@@ -125,15 +177,20 @@ def _decimal_values(b, starts, lengths, has_points=True):
     Masked ufuncs (``where=``) are slow, so a non-digit multiplies by 1 and adds 0.
     """
     count = starts.size
-    longest = int(lengths.max()) if count else 0
+    if count == 0:
+        return np.zeros(0), None
+    longest = int(lengths.max())
     mantissa = np.zeros(count, np.int32 if longest <= 9 else np.int64)
     decimals = np.zeros(count, np.int8)
     seen_point = np.zeros(count, bool)
     two_points = np.zeros(count, bool)
     has_digit = np.zeros(count, bool)
     lengths = lengths.astype(np.int16)
+    first = None
     for k in range(longest):
         c = np.take(b[k:], starts)
+        if k == 0:
+            first = c
         digit = c - np.uint8(_DIGIT0)
         is_digit = digit < 10
         inside = lengths > k if k else None
@@ -152,7 +209,6 @@ def _decimal_values(b, starts, lengths, has_points=True):
     value = mantissa.astype(np.float64)
     if has_points:
         value /= _POW10[decimals]
-    first = b[starts]
     negative = first == _MINUS
     np.negative(value, out=value, where=negative)
     bad = ~has_digit
@@ -176,11 +232,11 @@ def _late_sign(b, starts, lengths):
     return late
 
 
-def _parse_general(data: bytes, path):
-    """Line-by-line parsing for files with characters beyond plain decimals."""
+def _parse_general(data: bytes, path, lines_before=0):
+    """Line-by-line parsing for text with characters beyond plain decimals."""
     text = data.decode("utf-8", "replace")
     rows, per_line = [], []
-    for number, line in enumerate(text.split("\n"), 1):
+    for number, line in enumerate(text.split("\n"), lines_before + 1):
         tokens = line.split()
         try:
             rows.append(np.array(tokens, dtype=np.float64))
@@ -198,24 +254,6 @@ def _is_float(token):
     except ValueError:
         return False
     return True
-
-
-def _shape_rows(values, per_line, rows, cols, path):
-    """``values`` as ``(rows, cols)``: blank lines skipped, every other line ``cols`` long."""
-    used = np.flatnonzero(per_line)[:rows]
-    wrong = used[per_line[used] != cols]
-    if wrong.size:
-        line = int(wrong[0])
-        raise Caffe64Error(f"{path} line {line + 1}: {per_line[line]} numbers, expected {cols}")
-    if used.size < rows:
-        raise Caffe64Error(f"{path}: holds {used.size} samples, {rows} were asked for")
-    return values[:rows * cols].reshape(rows, cols)
-
-
-def _line_of_row(path, row):
-    """The 1-based physical line of sample ``row`` (skipping blank lines), for errors."""
-    _, per_line = _parse(path.read_bytes(), path)
-    return int(np.flatnonzero(per_line)[row]) + 1
 
 
 def _show(x):
