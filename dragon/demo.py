@@ -4,6 +4,8 @@ Run ``python -m dragon.demo``. The same two-layer classifier is trained through
 each front end that exists, all lowering to the one engine:
 
 - ``core``: ``dragon.function`` with the SGD updater, written directly.
+- ``caffe64``: the same net as a Caffe64 network.txt and optim.txt, through
+  ``dragon.vm.caffe64`` (the original's text formats and training rule).
 
 Each prints its test accuracy on the last 30% of the 1,797 digits.
 """
@@ -57,7 +59,28 @@ def train_core(data, epochs=30, batch=32, hidden=64, seed=0):
     return float((predict(x_test) == y_test).mean())
 
 
-FRONT_ENDS = {"core": train_core}
+CAFFE64_NETWORK = """5
+inp 64 32
+lin 64 -1
+rel
+lin 10 -1
+sce
+"""
+CAFFE64_OPTIM = "0.1\n20\n0.1\n0.0001\n0.9\n30\n"  # lr, step, drop, decay, momentum, epochs
+
+
+def train_caffe64(data, seed=0):
+    """The classifier as a Caffe64 network file; returns test accuracy."""
+    from dragon.vm import caffe64
+    x_train, y_train, x_test, y_test = data
+    net = caffe64.Network.from_text(CAFFE64_NETWORK)
+    optim = caffe64.Optim.from_text(CAFFE64_OPTIM)
+    params = caffe64.train(net, optim, x_train, y_train, seed=seed, log=lambda *a: None)
+    posteriors = caffe64.test(net, params, x_test, log=lambda *a: None)
+    return float((posteriors.argmax(axis=1) == y_test).mean())
+
+
+FRONT_ENDS = {"core": train_core, "caffe64": train_caffe64}
 
 
 def main(argv=None):
