@@ -40,14 +40,18 @@ class Plan:
         self.feed_views = [v.view for v in feed_values]
         self.fetch_views = [v.view for v in fetch_values]
 
-    def run(self, feeds=(), copy_outputs=True):
-        """Copy ``feeds`` in, run every step, return the fetched arrays."""
+    def fill(self, feeds):
+        """Copy ``feeds`` into the plan's feed buffers."""
         xp = self.xp
         for view, value in zip(self.feed_views, feeds):
             if xp is np:
                 np.copyto(view, value, casting="unsafe")
             else:
                 view[...] = xp.asarray(value)
+
+    def run(self, feeds=(), copy_outputs=True):
+        """Copy ``feeds`` in, run every step, return the fetched arrays."""
+        self.fill(feeds)
         index = 0
         try:
             for call in self.calls:
@@ -66,9 +70,9 @@ class Plan:
 
     def profile(self, feeds=(), repeat=1):
         """Seconds spent in each op type over ``repeat`` runs: ``{type: seconds}``."""
-        self.run(feeds)
         totals: dict[str, float] = {}
         for _ in range(repeat):
+            self.fill(feeds)  # the plan may have reused the feed buffers
             for step, call in zip(self.steps, self.calls):
                 t0 = time.perf_counter()
                 call()
@@ -273,6 +277,10 @@ def _bind(step, xp):
     if step.scratch:
         kwargs["scratch"] = tuple(s.view for s in step.scratch)
     call = functools.partial(step.schema.kernel, xp, *ins, out=out, **kwargs)
+    if step.schema.flops_fn is not None and xp is np:
+        threads = backend.blas_threads_for(
+            step.schema.flops_fn(*[v.spec for v in step.inputs], **step.args))
+        call = _with_blas_threads(call, threads)
     if not step.copy_back:
         return call
     pairs = [(tmp.view, target.view) for tmp, target in step.copy_back]
@@ -282,6 +290,15 @@ def _bind(step, xp):
         for src, dst in pairs:
             dst[...] = src
     return call_and_copy
+
+
+def _with_blas_threads(call, threads):
+    set_threads = backend.set_blas_threads
+
+    def call_with_threads():
+        set_threads(threads)
+        call()
+    return call_with_threads
 
 
 def check_feed(name, value, expected_shape, expected_dtype, allow_downcast=False):

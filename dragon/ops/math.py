@@ -116,6 +116,15 @@ def _(a, b, *, trans_a, trans_b):
     return Spec(shape, result_dtype(a, b))
 
 
+@matmul.flops
+def _(a, b, *, trans_a, trans_b):
+    if b.ndim < 2:
+        return 2 * a.size
+    n = b.shape[-2] if trans_b else b.shape[-1]
+    batch = b.size // (b.shape[-1] * b.shape[-2]) if a.ndim < 2 else 1
+    return 2 * a.size * n * batch
+
+
 @matmul.grad
 def _(g):
     a, b, dy = g.X(0), g.X(1), g.dY(0)

@@ -41,6 +41,11 @@ def _(x, w, b=None, *, axis, transpose_w):
     return Spec(tuple(x.shape[:axis]) + (n_out,), result_dtype(x, w))
 
 
+@fully_connected.flops
+def _(x, w, b=None, *, axis, transpose_w):
+    return 2 * x.size * (w.shape[0] if transpose_w else w.shape[1])
+
+
 @fully_connected.grad
 def _(g):
     needs = [g.needs(i) for i in range(g.num_inputs)]
@@ -75,6 +80,12 @@ def fully_connected_gradient(xp, dy, x, w, b=None, *, out, axis, transpose_w, ne
             xp.matmul(x2.T, dy2, out=dw)
     if len(need) > 2 and need[2] and b is not None:
         xp.sum(dy2, axis=0, out=next(outs).reshape(-1))
+
+
+@fully_connected_gradient.flops
+def _(dy, x, w, b=None, *, axis, transpose_w, need):
+    n_out = w.shape[0] if transpose_w else w.shape[1]
+    return 2 * x.size * n_out * sum(need[:2])
 
 
 @fully_connected_gradient.shape

@@ -80,6 +80,7 @@ class OpSchema:
         self.shape_fn: Callable | None = None
         self.grad_fn: Callable | None = None
         self.scratch_fn: Callable | None = None
+        self.flops_fn: Callable | None = None
 
     # -- decorators attaching the other parts of the registration ---------------
     def shape(self, fn):
@@ -95,6 +96,14 @@ class OpSchema:
     def scratch(self, fn):
         """Attach a scratch request: ``fn(*input_specs, **args) -> [Spec]``."""
         self.scratch_fn = fn
+        return fn
+
+    def flops(self, fn):
+        """Attach a cost estimate for BLAS-bound ops: ``fn(*input_specs, **args) -> int``.
+
+        The executor runs small products on one BLAS thread (see backend).
+        """
+        self.flops_fn = fn
         return fn
 
     # -- queries the engine makes ------------------------------------------------
