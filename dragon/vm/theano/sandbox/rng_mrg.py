@@ -1,0 +1,1 @@
+"""``theano.sandbox.rng_mrg``: filled by the second Theano engineer (MRG_RandomStreams)."""

@@ -1,0 +1,1 @@
+"""``theano.tensor.shared_randomstreams``: filled by the second Theano engineer (RandomStreams)."""
