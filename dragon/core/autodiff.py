@@ -85,8 +85,10 @@ def gradients(ys, xs, grad_ys=None, stop=(), known=None):
     stop_ids = {id(t) for t in stop}
     x_ids = {id(t) for t in xs}
 
-    reach = set(x_ids)  # tensors that depend on some x
+    reach = set(x_ids)  # tensors that depend on some x, differentiably
     for node in nodes:
+        if node.type == "StopGradient":
+            continue
         if any(id(i) in reach and id(i) not in stop_ids for i in node.inputs):
             reach.update(id(o) for o in node.outputs)
 

@@ -65,6 +65,10 @@ def prune(op_defs, needed_names, writes_persistent):
 
 # -- early updates ------------------------------------------------------------------------
 
+def _reads(step):
+    return {id(_root(v)) for v in step.inputs}
+
+
 def _writes(step):
     return {id(v) for v in step.outputs if v.kind == "persistent"} | {
         id(t) for _, t in step.copy_back}
@@ -84,11 +88,11 @@ def schedule_writes_early(steps):
         if not writes:
             result.append(step)
             continue
-        reads = {id(v) for v in step.inputs}
+        reads = _reads(step)  # a view counts as a read of the buffer it looks into
         position = 0
         for p in range(len(result) - 1, -1, -1):
             other = result[p]
-            touched = {id(v) for v in other.inputs} | {id(v) for v in other.outputs} | _writes(other)
+            touched = _reads(other) | {id(v) for v in other.outputs} | _writes(other)
             if touched & writes or _writes(other) & reads or any(
                     id(v) in reads for v in other.outputs):
                 position = p + 1

@@ -164,3 +164,26 @@ def test_every_optimization_level_gives_the_same_training(level):
         dW1 = dW1 + xb.T @ d_a1
         W1 = W1 - 0.1 * dW1; W2 = W2 - 0.1 * dW2
     np.testing.assert_allclose(losses, expected, rtol=1e-5)
+
+
+def test_update_reading_a_view_runs_after_the_view_source():
+    ws = dragon.workspace
+    ws.switch_workspace("early_alias")
+    ws.feed_tensor("p", np.array([1.0, -2.0], "float32"))
+    ws.feed_tensor("y", np.zeros(2, "float32"))
+    graph = dragon_pb2.GraphDef(name="g")
+    graph.op.add(type="Neg", input=["p"], output=["t"])
+    graph.op.add(type="StopGradient", input=["t"], output=["s"])
+    graph.op.add(type="Relu", input=["s"], output=["y"])
+    dragon.config.set_optimization_level(2)
+    ws.run_graph_once(graph, level=2)
+    np.testing.assert_array_equal(ws.fetch_tensor("y"), [0.0, 2.0])
+    ws.switch_workspace("default")
+
+
+def test_gradient_does_not_flow_into_stop_gradient_inputs():
+    x = dragon.placeholder((4,), "float64", name="sg_x")
+    t = dragon.placeholder((4,), "float64", name="sg_t")
+    loss, _ = dragon.ops.sigmoid_cross_entropy(x, dragon.stop_gradient(t)), None
+    gx, gt = dragon.grad(loss, [x, t], disconnected="ignore")
+    assert gt is None and gx is not None
