@@ -4,6 +4,8 @@ Run ``python -m dragon.demo``. The same two-layer classifier is trained through
 each front end that exists, all lowering to the one engine:
 
 - ``core``: ``dragon.function`` with the SGD updater, written directly.
+- ``caffe``: the same net as a Caffe prototxt with MemoryData layers, trained by
+  pycaffe's ``SGDSolver`` through ``dragon.vm.caffe``.
 - ``caffe64``: the same net as a Caffe64 network.txt and optim.txt, through
   ``dragon.vm.caffe64`` (the original's text formats and training rule).
 
@@ -59,6 +61,49 @@ def train_core(data, epochs=30, batch=32, hidden=64, seed=0):
     return float((predict(x_test) == y_test).mean())
 
 
+CAFFE_NET = """
+name: "digits"
+layer { name: "data" type: "MemoryData" top: "data" top: "label"
+        memory_data_param { batch_size: 32 channels: 64 height: 1 width: 1 } }
+layer { name: "ip1" type: "InnerProduct" bottom: "data" top: "ip1"
+        inner_product_param { num_output: 64 weight_filler { type: "gaussian" std: 0.1 } } }
+layer { name: "relu1" type: "ReLU" bottom: "ip1" top: "ip1" }
+layer { name: "ip2" type: "InnerProduct" bottom: "ip1" top: "ip2"
+        inner_product_param { num_output: 10 weight_filler { type: "gaussian" std: 0.1 } } }
+layer { name: "loss" type: "SoftmaxWithLoss" bottom: "ip2" bottom: "label" top: "loss" }
+"""
+CAFFE_SOLVER = """
+base_lr: 0.1 momentum: 0.9 lr_policy: "fixed" max_iter: 1170 display: 0
+snapshot_after_train: false random_seed: 0 solver_mode: CPU
+"""
+
+
+def train_caffe(data, epochs=30, batch=32):
+    """The classifier as a Caffe prototxt, trained by pycaffe's SGDSolver; returns test accuracy."""
+    from google.protobuf import text_format
+
+    import dragon.vm.caffe as caffe
+    from dragon.vm.caffe.proto import caffe_pb2
+    x_train, y_train, x_test, y_test = data
+    param = text_format.Parse(CAFFE_SOLVER, caffe_pb2.SolverParameter())
+    text_format.Parse(CAFFE_NET, param.net_param)
+    param.max_iter = epochs * (len(x_train) // batch)
+    dragon.config.set_logging_level("WARNING")  # the solver's glog lines would drown the summary
+    solver = caffe.SGDSolver(param)
+    usable = len(x_train) // batch * batch  # MemoryData takes whole batches, as in Caffe
+    solver.net.set_input_arrays(x_train[:usable].reshape(-1, 64, 1, 1),
+                                y_train[:usable].astype("float32"))
+    solver.solve()
+    dragon.config.set_logging_level("INFO")
+    net = solver.net
+    correct = 0
+    for i in range(0, len(x_test) - batch + 1, batch):
+        net.blobs["data"].data[...] = x_test[i:i + batch].reshape(-1, 64, 1, 1)
+        net.forward(start="ip1", end="ip2")
+        correct += int((net.blobs["ip2"].data.argmax(axis=1) == y_test[i:i + batch]).sum())
+    return correct / (len(x_test) // batch * batch)
+
+
 CAFFE64_NETWORK = """5
 inp 64 32
 lin 64 -1
@@ -80,7 +125,7 @@ def train_caffe64(data, seed=0):
     return float((posteriors.argmax(axis=1) == y_test).mean())
 
 
-FRONT_ENDS = {"core": train_core, "caffe64": train_caffe64}
+FRONT_ENDS = {"core": train_core, "caffe": train_caffe, "caffe64": train_caffe64}
 
 
 def main(argv=None):
