@@ -63,15 +63,20 @@ def _check_4d(**shapes):
 
 def _check_kernel(kernel_shape, w_shape):
     if kernel_shape and _pair(kernel_shape, "kernel_shape", 1) != tuple(w_shape[2:]):
-        raise ShapeError(f"kernel_shape {list(kernel_shape)} differs from the weights' "
+        raise ShapeError(f"kernel_shape {kernel_shape!r} differs from the weights' "
                          f"{tuple(w_shape)} spatial size {tuple(w_shape[2:])}")
 
 
 # -- geometry (cached: kernels ask on every call) -----------------------------------------------
 
+def _hashable(value):
+    return tuple(value) if isinstance(value, (list, tuple)) else value
+
+
 def _window_key(args):
-    return tuple(tuple(_ints(args[name], name))
-                 for name in ("kernel_shape", "strides", "pads", "dilations"))
+    """The window args as a cache key (checked by the cached functions themselves)."""
+    return (_hashable(args["kernel_shape"]), _hashable(args["strides"]),
+            _hashable(args["pads"]), _hashable(args["dilations"]))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -126,7 +131,7 @@ def _deconv_geometry(x_shape, w_shape, kernel_shape, strides, pads, dilations, g
 def deconv_geometry(x_shape, w_shape, args):
     """The ``ConvGeometry`` whose image gradient is Conv2dTranspose on these shapes."""
     return _deconv_geometry(tuple(x_shape), tuple(w_shape), *_window_key(args), args["group"],
-                            tuple(_ints(args["output_padding"], "output_padding")))
+                            _hashable(args["output_padding"]))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -155,10 +160,9 @@ def _pool_windows(x_shape, kernel_shape, strides, pads, global_pooling, ceil_mod
 
 def pool_windows(x_shape, args):
     """The ``Windows`` of Pool2d on an input of ``x_shape``."""
-    return _pool_windows(tuple(x_shape), tuple(_ints(args["kernel_shape"], "kernel_shape")),
-                         tuple(_ints(args["strides"], "strides")),
-                         tuple(_ints(args["pads"], "pads")), bool(args["global_pooling"]),
-                         bool(args["ceil_mode"]))
+    return _pool_windows(tuple(x_shape), _hashable(args["kernel_shape"]),
+                         _hashable(args["strides"]), _hashable(args["pads"]),
+                         bool(args["global_pooling"]), bool(args["ceil_mode"]))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -234,6 +238,16 @@ def _bias_grad(xp, dy, db):
         xp.sum(dy, axis=(0, 2, 3), out=db)
 
 
+def _conv_flops(geo):
+    """Floating-point operations of one correlation (its GEMMs)."""
+    (kh, kw), (oh, ow) = geo.win.kernel, geo.win.out
+    return 2 * geo.batch * geo.out_channels * oh * ow * (geo.channels // geo.group) * kh * kw
+
+
+def _grad_flops(geo, need):
+    return _conv_flops(geo) * sum(map(bool, need[:2]))
+
+
 # -- Conv2d --------------------------------------------------------------------------------------
 
 @register("Conv2d", inputs=(2, 3), args=_CONV_ARGS)
@@ -253,6 +267,11 @@ def _(x, w, b=None, **args):
 def _(x, w, b=None, **args):
     geo = conv_geometry(x.shape, w.shape, args)
     return _scratch_specs(vk.conv_layout(geo, result_dtype(x, w).str, ("correlate",)))
+
+
+@conv2d.flops
+def _(x, w, b=None, **args):
+    return _conv_flops(conv_geometry(x.shape, w.shape, args))
 
 
 @conv2d.grad
@@ -285,6 +304,11 @@ def _(dy, x, w, *, need, **args):
     return _grad_specs(dy, x, w, geo.out_channels, need)
 
 
+@conv2d_gradient.flops
+def _(dy, x, w, *, need, **args):
+    return _grad_flops(conv_geometry(x.shape, w.shape, args), need)
+
+
 @conv2d_gradient.scratch
 def _(dy, x, w, *, need, **args):
     geo = conv_geometry(x.shape, w.shape, args)
@@ -311,6 +335,11 @@ def _(x, w, b=None, **args):
 def _(x, w, b=None, **args):
     geo = deconv_geometry(x.shape, w.shape, args)
     return _scratch_specs(vk.conv_layout(geo, result_dtype(x, w).str, ("data",)))
+
+
+@conv2d_transpose.flops
+def _(x, w, b=None, **args):
+    return _conv_flops(deconv_geometry(x.shape, w.shape, args))
 
 
 @conv2d_transpose.grad
@@ -347,6 +376,11 @@ def _(dy, x, w, *, need, **args):
     return _grad_specs(dy, x, w, geo.channels, need)
 
 
+@conv2d_transpose_gradient.flops
+def _(dy, x, w, *, need, **args):
+    return _grad_flops(deconv_geometry(x.shape, w.shape, args), need)
+
+
 @conv2d_transpose_gradient.scratch
 def _(dy, x, w, *, need, **args):
     geo = deconv_geometry(x.shape, w.shape, args)
@@ -374,7 +408,7 @@ def _(x, *, mode, count_include_pad, **args):
     win = pool_windows(x.shape, args)
     y_shape = tuple(x.shape[:2]) + win.out
     index_shape = y_shape if _mode(mode) == "MAX" else (0,)
-    return [x.with_shape(y_shape), Spec(index_shape, np.dtype(np.int64))]
+    return [x.with_shape(y_shape), Spec(index_shape, vk.INDEX_DTYPE)]
 
 
 @pool2d.scratch
@@ -415,9 +449,9 @@ def _(x, dy, index, *, mode, count_include_pad, **args):
 # -- Im2Col / Col2Im ------------------------------------------------------------------------------
 
 @register("Im2Col", recompute=True, args=_IM2COL_ARGS)
-def im2col(xp, x, *, out, scratch=(), **args):
+def im2col(xp, x, *, out, **args):
     """Y (N, C*kh*kw, oh, ow) = every window tap of zero-padded X (Caffe's Im2col), rows c*kh*kw + i*kw + j."""
-    vk.im2col(xp, x, out, im2col_windows(x.shape, args), scratch)
+    vk.im2col(xp, x, out, im2col_windows(x.shape, args))
 
 
 @im2col.shape
@@ -427,20 +461,15 @@ def _(x, **args):
     return x.with_shape((x.shape[0], x.shape[1] * kh * kw) + win.out)
 
 
-@im2col.scratch
-def _(x, **args):
-    return _scratch_specs(vk.im2col_layout(x.shape, im2col_windows(x.shape, args), x.dtype.str))
-
-
 @im2col.grad
 def _(g):
     return [g.op("Col2Im", [g.dY(0), g.X(0)], **_window_args(g.args))]
 
 
 @register("Col2Im", inputs=2, args=_IM2COL_ARGS)
-def col2im(xp, cols, x, *, out, scratch=(), **args):
+def col2im(xp, cols, x, *, out, **args):
     """Y (shaped like X) = the columns of Im2Col summed back onto the pixels they were taken from."""
-    vk.col2im(xp, cols, out, im2col_windows(x.shape, args), scratch)
+    vk.col2im(xp, cols, out, im2col_windows(x.shape, args))
 
 
 @col2im.shape
@@ -452,11 +481,6 @@ def _(cols, x, **args):
         raise ShapeError(f"columns have shape {tuple(cols.shape)}, but Im2Col of {tuple(x.shape)} "
                          f"gives {expected}")
     return x.with_dtype(cols.dtype)
-
-
-@col2im.scratch
-def _(cols, x, **args):
-    return _scratch_specs(vk.im2col_layout(x.shape, im2col_windows(x.shape, args), cols.dtype.str))
 
 
 @col2im.grad
