@@ -6,6 +6,8 @@ each front end that exists, all lowering to the one engine:
 - ``core``: ``dragon.function`` with the SGD updater, written directly.
 - ``caffe``: the same net as a Caffe prototxt with MemoryData layers, trained by
   pycaffe's ``SGDSolver`` through ``dragon.vm.caffe``.
+- ``caffe2``: the same net built with Caffe2's ``ModelHelper``, ``brew`` and
+  ``optimizer.build_sgd`` through ``dragon.vm.caffe2``.
 - ``caffe64``: the same net as a Caffe64 network.txt and optim.txt, through
   ``dragon.vm.caffe64`` (the original's text formats and training rule).
 
@@ -104,6 +106,39 @@ def train_caffe(data, epochs=30, batch=32):
     return correct / (len(x_test) // batch * batch)
 
 
+def train_caffe2(data, epochs=30, batch=32):
+    """The classifier built with Caffe2's brew and optimizer; returns test accuracy."""
+    from dragon.vm.caffe2.python import brew, model_helper, optimizer, workspace
+    x_train, y_train, x_test, y_test = data
+    workspace.SwitchWorkspace("demo_caffe2", True)
+    model = model_helper.ModelHelper(name="digits")
+    hidden = brew.relu(model, brew.fc(model, "data", "fc1", dim_in=64, dim_out=64), "fc1")
+    logits = brew.fc(model, hidden, "fc2", dim_in=64, dim_out=10)
+    softmax = brew.softmax(model, logits, "softmax")
+    xent = model.LabelCrossEntropy([softmax, "label"], "xent")
+    loss = model.AveragedLoss(xent, "loss")
+    model.AddGradientOperators([loss])
+    optimizer.build_sgd(model, 0.1, policy="fixed", momentum=0.9)
+    workspace.FeedBlob("data", x_train[:batch])
+    workspace.FeedBlob("label", y_train[:batch].astype("int32"))
+    workspace.RunNetOnce(model.param_init_net)
+    workspace.CreateNet(model.net)
+    rng = np.random.default_rng(0)
+    for _ in range(epochs):
+        order = rng.permutation(len(x_train))
+        for i in range(0, len(order) - batch + 1, batch):
+            idx = order[i:i + batch]
+            workspace.FeedBlob("data", x_train[idx])
+            workspace.FeedBlob("label", y_train[idx].astype("int32"))
+            workspace.RunNet(model.net.Proto().name)
+    workspace.FeedBlob("data", x_test)
+    workspace.FeedBlob("label", y_test.astype("int32"))
+    workspace.RunNetOnce(model.net)  # one more pass just to score the test set
+    accuracy = float((workspace.FetchBlob("softmax").argmax(axis=1) == y_test).mean())
+    workspace.SwitchWorkspace("default")
+    return accuracy
+
+
 CAFFE64_NETWORK = """5
 inp 64 32
 lin 64 -1
@@ -125,7 +160,8 @@ def train_caffe64(data, seed=0):
     return float((posteriors.argmax(axis=1) == y_test).mean())
 
 
-FRONT_ENDS = {"core": train_core, "caffe": train_caffe, "caffe64": train_caffe64}
+FRONT_ENDS = {"core": train_core, "caffe": train_caffe, "caffe2": train_caffe2,
+              "caffe64": train_caffe64}
 
 
 def main(argv=None):
