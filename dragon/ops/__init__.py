@@ -16,7 +16,12 @@ from dragon.ops.registry import Spec, get, names, register  # noqa: F401
 from dragon.ops import _families  # noqa: F401,E402
 
 
+_SPELLED = {"Im2Col": "im2col", "Col2Im": "col2im"}  # names a rule would mangle
+
+
 def _snake(name):
+    if name in _SPELLED:
+        return _SPELLED[name]
     return _re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
 
 

@@ -287,7 +287,7 @@ def _conv_grad_tasks(need):
 
 @register("Conv2dGradient", inputs=3, outputs=_grad_count, args=dict(_CONV_ARGS, **_GRAD_NEED))
 def conv2d_gradient(xp, dy, x, w, *, out, need, scratch=(), **args):
-    """dX, dW, db of Conv2d from (dY, X, W), for the ones ``need`` flags, in that order."""
+    """dX, dW, db of Conv2d from (dY, X, W): those the ``need`` flags ask for, in that order."""
     geo = conv_geometry(x.shape, w.shape, args)
     dx, dw, db = _grad_outputs(out, need)
     _bias_grad(xp, dy, db)
@@ -320,7 +320,7 @@ def _(dy, x, w, *, need, **args):
 
 @register("Conv2dTranspose", inputs=(2, 3), args=_DECONV_ARGS)
 def conv2d_transpose(xp, x, w, b=None, *, out, scratch=(), **args):
-    """Y = deconv(X, W) + b: transposed convolution (Caffe's Deconvolution), W (C_in, C_out/group, kh, kw)."""
+    """Y = deconv(X, W) + b: transposed conv (Caffe's Deconvolution), W (C_in, C_out/g, kh, kw)."""
     vk.transposed_correlate(xp, x, w, out, deconv_geometry(x.shape, w.shape, args), scratch, b)
 
 
@@ -398,7 +398,7 @@ def _mode(mode):
 
 @register("Pool2d", outputs=2, recompute=True, args=_POOL_ARGS)
 def pool2d(xp, x, *, out, mode, count_include_pad, scratch=(), **args):
-    """Y = max or average of X over each window (Caffe's Pooling); output 1: each max's index h*W + w."""
+    """Y = max or mean of X over each window (Caffe's Pooling); output 1: each max's h*W + w."""
     y, index = out
     vk.pool(xp, x, y, index, pool_windows(x.shape, args), mode, count_include_pad, scratch)
 
@@ -450,7 +450,7 @@ def _(x, dy, index, *, mode, count_include_pad, **args):
 
 @register("Im2Col", recompute=True, args=_IM2COL_ARGS)
 def im2col(xp, x, *, out, **args):
-    """Y (N, C*kh*kw, oh, ow) = every window tap of zero-padded X (Caffe's Im2col), rows c*kh*kw + i*kw + j."""
+    """Y (N, C*kh*kw, oh, ow) = window taps of zero-padded X (Caffe's Im2col), row (c*kh+i)*kw+j."""
     vk.im2col(xp, x, out, im2col_windows(x.shape, args))
 
 
@@ -468,7 +468,7 @@ def _(g):
 
 @register("Col2Im", inputs=2, args=_IM2COL_ARGS)
 def col2im(xp, cols, x, *, out, **args):
-    """Y (shaped like X) = the columns of Im2Col summed back onto the pixels they were taken from."""
+    """Y (shaped like X) = the columns of Im2Col summed back onto the pixels they came from."""
     vk.col2im(xp, cols, out, im2col_windows(x.shape, args))
 
 

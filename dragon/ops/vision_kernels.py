@@ -66,7 +66,8 @@ def window_count(size, kernel, stride, dilation, pad_begin, pad_end, ceil_mode=F
 def make_windows(size, kernel, stride, dilation, pads, out):
     """Windows for ``out`` positions; the padded size covers every one of them."""
     padded = tuple(
-        max(size[a] + pads[a] + pads[a + 2], (out[a] - 1) * stride[a] + dilation[a] * (kernel[a] - 1) + 1)
+        max(size[a] + pads[a] + pads[a + 2],
+            (out[a] - 1) * stride[a] + dilation[a] * (kernel[a] - 1) + 1)
         for a in range(2))
     return Windows(tuple(size), tuple(kernel), tuple(stride), tuple(dilation), tuple(pads),
                    tuple(out), padded)
@@ -108,7 +109,7 @@ class ConvGeometry(NamedTuple):
 
     @property
     def columns(self):
-        """Columns of the im2col matrix: window positions (flat: grid points up to the last window)."""
+        """Columns of the im2col matrix: window positions (flat: grid points to the last one)."""
         oh, ow = self.win.out
         if self.flat:
             return ((self.batch - 1) * self.grid_rows + oh) * self.win.size[1]
@@ -294,7 +295,7 @@ def _grid(rows, geo, lead):
 
 
 def _fill_flat(xp, rows, values, geo, lead, top):
-    """``rows`` = zeros, with the (C, N, h, w) ``values`` at grid row ``top``, column 0 of each image."""
+    """``rows`` = zeros, with the (C, N, h, w) ``values`` at row ``top``, column 0 of each image."""
     rows.fill(0)
     h, w = values.shape[2:]
     xp.copyto(_grid(rows, geo, lead)[:, :, top:top + h, :w], values)
