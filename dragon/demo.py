@@ -8,6 +8,8 @@ each front end that exists, all lowering to the one engine:
   pycaffe's ``SGDSolver`` through ``dragon.vm.caffe``.
 - ``caffe2``: the same net built with Caffe2's ``ModelHelper``, ``brew`` and
   ``optimizer.build_sgd`` through ``dragon.vm.caffe2``.
+- ``theano``: the same net as a Theano program (``theano.function`` with
+  ``T.grad`` updates) through ``dragon.vm.theano``.
 - ``caffe64``: the same net as a Caffe64 network.txt and optim.txt, through
   ``dragon.vm.caffe64`` (the original's text formats and training rule).
 
@@ -160,8 +162,14 @@ def train_caffe64(data, seed=0):
     return float((posteriors.argmax(axis=1) == y_test).mean())
 
 
+def train_theano(data):
+    """The classifier as a classic Theano program; returns test accuracy."""
+    from dragon.vm.theano.demo_digits import train_digits
+    return train_digits(data)
+
+
 FRONT_ENDS = {"core": train_core, "caffe": train_caffe, "caffe2": train_caffe2,
-              "caffe64": train_caffe64}
+              "theano": train_theano, "caffe64": train_caffe64}
 
 
 def main(argv=None):

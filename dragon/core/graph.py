@@ -26,8 +26,16 @@ def encode_arg(name: str, value) -> dragon_pb2.Argument:
         arg.s = value.encode()
     elif isinstance(value, bytes):
         arg.s = value
+    elif isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+        # Whole arrays (GivenTensorFill's values) go in one C-level call, not per item.
+        flat = value.ravel().tolist()
+        (arg.doubles if value.dtype.kind == "f" else arg.ints).extend(flat)
     elif isinstance(value, (list, tuple, np.ndarray)):
         items = list(np.asarray(value).ravel()) if isinstance(value, np.ndarray) else list(value)
+        if len(items) > 64:
+            kind = np.asarray(items).dtype.kind
+            if kind in "biuf":
+                return encode_arg(name, np.asarray(items))
         if all(isinstance(v, (bool, int, np.integer, np.bool_)) for v in items):
             arg.ints.extend(int(v) for v in items)
         elif all(isinstance(v, (int, float, np.number)) for v in items):

@@ -106,6 +106,13 @@ def sigmoid_gradient(xp, y, dy, *, out):
 sigmoid_gradient.shape(_like_dy)
 
 
+@sigmoid_gradient.grad
+def _(g):
+    y, dy, ddx = g.X(0), g.X(1), g.dY(0)
+    d_y = g.op("Mul", [g.op("Mul", [ddx, dy]), g.op("Power", [y], scale=-2.0, shift=1.0)])
+    return [d_y, g.op("SigmoidGradient", [y, ddx])]
+
+
 @register("HardSigmoid", args={"alpha": 0.2, "beta": 0.5}, inplace={0: 0}, recompute=True)
 def hard_sigmoid(xp, x, *, out, alpha, beta):
     """Y = clip(alpha * X + beta, 0, 1) (Theano's hard_sigmoid)."""
@@ -227,6 +234,13 @@ def tanh_gradient(xp, y, dy, *, out):
 tanh_gradient.shape(_like_dy)
 
 
+@tanh_gradient.grad
+def _(g):
+    y, dy, ddx = g.X(0), g.X(1), g.dY(0)
+    d_y = g.op("Mul", [g.op("Mul", [ddx, dy]), g.op("Power", [y], scale=-2.0)])
+    return [d_y, g.op("TanhGradient", [y, ddx])]
+
+
 def _elu_into(xp, x, out, alpha, scale):
     """out = scale * (X where X > 0, alpha * (exp(X) - 1) elsewhere)."""
     xp.minimum(x, 0, out=out)  # so that exp cannot overflow for large X
@@ -331,6 +345,13 @@ def softplus_gradient(xp, y, dy, *, out):
 
 
 softplus_gradient.shape(_like_dy)
+
+
+@softplus_gradient.grad
+def _(g):
+    y, dy, ddx = g.X(0), g.X(1), g.dY(0)
+    d_y = g.op("Mul", [g.op("Mul", [ddx, dy]), g.op("Exp", [g.op("Neg", [y])])])
+    return [d_y, g.op("SoftplusGradient", [y, ddx])]
 
 
 @register("Softsign", recompute=True)
@@ -509,6 +530,21 @@ def softmax_gradient(xp, y, dy, *, out, axis):
 softmax_gradient.shape(_softmax_gradient_spec)
 
 
+def _sum_along(g, a, axis):
+    return g.op("ReduceSum", [a], axes=[axis], keepdims=True)
+
+
+@softmax_gradient.grad
+def _(g):
+    # dX = Y * (dY - s), s = sum(dY * Y): linear in dY; along Y, with t = sum(ddX * Y),
+    # d/dY = ddX * (dY - s) - dY * t.
+    y, dy, ddx, axis = g.X(0), g.X(1), g.dY(0), g.args["axis"]
+    s = _sum_along(g, g.op("Mul", [dy, y]), axis)
+    t = _sum_along(g, g.op("Mul", [ddx, y]), axis)
+    d_y = g.op("Sub", [g.op("Mul", [ddx, g.op("Sub", [dy, s])]), g.op("Mul", [dy, t])])
+    return [d_y, g.op("SoftmaxGradient", [y, ddx], axis=axis)]
+
+
 @register("LogSoftmax", args={"axis": 1}, inplace={0: 0})
 def log_softmax(xp, x, *, out, axis, scratch):
     """Y = X - log(sum(exp(X))) along ``axis``, computed from X - max(X).
@@ -544,6 +580,17 @@ def log_softmax_gradient(xp, y, dy, *, out, axis):
 
 
 log_softmax_gradient.shape(_softmax_gradient_spec)
+
+
+@log_softmax_gradient.grad
+def _(g):
+    # dX = dY - exp(Y) * S, S = sum(dY): d/d(dY) = ddX - sum(ddX * exp(Y)),
+    # d/dY = -ddX * exp(Y) * S.
+    y, dy, ddx, axis = g.X(0), g.X(1), g.dY(0), g.args["axis"]
+    weighted = g.op("Mul", [ddx, g.op("Exp", [y])])
+    d_dy = g.op("Sub", [ddx, _sum_along(g, weighted, axis)])
+    d_y = g.op("Neg", [g.op("Mul", [weighted, _sum_along(g, dy, axis)])])
+    return [d_y, d_dy]
 
 
 # -- dropout ---------------------------------------------------------------------------------

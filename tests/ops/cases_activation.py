@@ -112,4 +112,35 @@ CASES = [
          grad_outputs=(0,), seed=8, name="unscaled"),
     Case("Dropout", [rand(4, 5)], args={"prob": 0.4, "training": False, "scale": False},
          check=_check_dropout, grad_outputs=(0,), name="inference"),
+
+]
+
+
+# Second-order checks: the gradient ops' own gradient rules (Hessians, Rop), by finite
+# differences in both inputs (Y is taken as a free input).
+def _softmax_grad(y, dy, axis=1):
+    return y * (dy - (dy * y).sum(axis=axis, keepdims=True))
+
+
+def _log_softmax_grad(y, dy, axis=1):
+    return dy - np.exp(y) * dy.sum(axis=axis, keepdims=True)
+
+
+CASES += [
+    Case("SigmoidGradient", [rand(3, 4, low=0.1, high=0.9), rand(3, 4, seed=2)],
+         reference=lambda y, dy: dy * y * (1 - y)),
+    Case("TanhGradient", [rand(3, 4, low=-0.9, high=0.9), rand(3, 4, seed=3)],
+         reference=lambda y, dy: dy * (1 - y ** 2)),
+    Case("SoftplusGradient", [rand(3, 4, low=0.05, high=3.0), rand(3, 4, seed=4)],
+         reference=lambda y, dy: dy * (1 - np.exp(-y))),
+    Case("SoftmaxGradient", [rand(2, 3, 4, low=0.05, high=0.6), rand(2, 3, 4, seed=5)],
+         reference=_softmax_grad),
+    Case("SoftmaxGradient", [rand(3, 5, low=0.05, high=0.4), rand(3, 5, seed=6)],
+         args={"axis": -1}, reference=lambda y, dy, axis: _softmax_grad(y, dy, axis),
+         name="last"),
+    Case("LogSoftmaxGradient", [rand(2, 3, 4, low=-3, high=-0.2), rand(2, 3, 4, seed=7)],
+         reference=_log_softmax_grad),
+    Case("LogSoftmaxGradient", [rand(3, 5, low=-3, high=-0.2), rand(3, 5, seed=8)],
+         args={"axis": -1}, reference=lambda y, dy, axis: _log_softmax_grad(y, dy, axis),
+         name="last"),
 ]

@@ -110,8 +110,9 @@ def test_equality_is_identity_and_eq_is_elementwise():
     assert {x: 1}[x] == 1
     np.testing.assert_array_equal(function([x], [T.eq(x, 1), T.neq(x, 1)])([1., 2.]),
                                   [[True, False], [False, True]])
+    assert bool(x)  # Theano: only comparison results refuse a truth value
     with pytest.raises(TypeError):
-        bool(x)
+        bool(x < 1)
 
 
 def test_methods():
@@ -313,3 +314,11 @@ def test_clone_replaces_variables():
     z = theano.clone(y, replace={x: x + 10})
     assert function([x], z)(1.0) == 23.0
     assert function([x], y)(1.0) == 3.0
+
+
+def test_truth_of_variables_is_theanos():
+    import dragon.vm.theano.tensor as T
+    w = T.matrix("w_truth")
+    assert w and not (not w)  # `if not W:` in the dA tutorial means "not None"
+    with pytest.raises(TypeError, match="boolean"):
+        bool(w < 1)

@@ -49,7 +49,7 @@ __all__ = ["TranslateModel", "ConvertTensorProtosToInitNet", "TranslatorRegistry
 log = logging.getLogger(__name__)
 
 
-# -- reading Caffe blobs and NetState rules ---------------------------------------------------------
+# -- reading Caffe blobs and NetState rules -------------------------------------------------------
 
 def _varint(data, pos):
     value = shift = 0
@@ -152,26 +152,31 @@ def _included(state, layer) -> bool:
 # -- following shapes -----------------------------------------------------------------------------
 
 class _Shapes:
-    """Blob shapes, found by lowering each Caffe2 operator the way the workspace will."""
+    """Blob shapes, found by lowering each Caffe2 operator the way the workspace will.
+
+    A blob whose shape is unknown (an input without one) makes the outputs of the
+    operators reading it unknown too; the rest of the net is still followed.
+    """
 
     def __init__(self):
         self.leaves: dict[str, Spec] = {}
         self.lowering = lowering.Lowering(self.leaves.get)
-        self.known = True
 
     def leaf(self, name, shape):
-        if shape is None:
-            self.known = False
-        else:
+        self.lowering.tensors.pop(name, None)
+        self.leaves.pop(name, None)
+        if shape is not None:
             self.leaves[name] = Spec(tuple(int(d) for d in shape), np.dtype(np.float32))
 
     def lower(self, op):
-        if self.known:
+        if all(self.shape(name) is not None for name in op.input):
             self.lowering.lower(op)
+            return
+        for name in op.output:
+            self.lowering.tensors.pop(name, None)
+            self.leaves.pop(name, None)
 
     def shape(self, name):
-        if not self.known:
-            return None
         t = self.lowering.tensors.get(name)
         if t is not None:
             return tuple(t.shape)
@@ -179,7 +184,7 @@ class _Shapes:
         return tuple(spec.shape) if spec is not None else None
 
 
-# -- the translation -----------------------------------------------------------------------------
+# -- the translation ------------------------------------------------------------------------------
 
 class LayerContext:
     """What a layer's translation sees (see ``caffe_translator_layers``)."""
@@ -268,18 +273,22 @@ class _Translation:
         self.shapes = _Shapes()
         self.inputs: dict[str, None] = {}
         self.written: set[str] = set()
-        self.unconsumed: dict[str, None] = {}
+        self.unconsumed: dict[str, None] = {}  # Caffe's net outputs: tops no later layer reads
+
+    def translate(self, layer):
+        TranslatorRegistry.Get(layer)(layer, LayerContext(self, layer))
+        for name in layer.bottom:
+            self.unconsumed.pop(name, None)
+        for name in layer.top:
+            self.unconsumed.pop(name, None)
+            self.unconsumed[name] = None
 
     def reads_writes(self, op):
         for name in op.input:
             if name not in self.written and name not in self.param_names:
                 self.inputs[name] = None  # read before anything writes it
                 self.written.add(name)
-            self.unconsumed.pop(name, None)
-        for name in op.output:
-            self.written.add(name)
-            if not name.startswith("_"):
-                self.unconsumed[name] = None
+        self.written.update(op.output)
 
     def finish(self):
         self.net.external_input.extend(list(self.inputs) + list(self.param_names))
@@ -288,6 +297,9 @@ class _Translation:
 
 
 def _upgraded(net):
+    """``net`` in the current format: V1 layers and input fields upgraded in a copy."""
+    if not (len(net.layers) or len(net.input)):
+        return net
     copy = caffe_pb2.NetParameter()
     copy.CopyFrom(net)
     return proto_io.upgrade_net(copy)
@@ -320,7 +332,7 @@ def TranslateModel(caffe_net, pretrained_net, is_test=False, input_dims=None,  #
     t = _Translation(caffe_net.name, pretrained, is_test, input_dims, remove_legacy_pad)
     for layer in caffe_net.layer:
         if _included(state, layer):
-            TranslatorRegistry.Get(layer)(layer, LayerContext(t, layer))
+            t.translate(layer)
     return t.finish()
 
 
@@ -352,11 +364,12 @@ def ConvertTensorProtosToInitNet(net_params, input_name):  # noqa: N802
             getattr(values, arg_field).extend(getattr(tensor, field))
     names = [input_name] if isinstance(input_name, (str, bytes)) else list(input_name or [])
     for name in names:
+        name = name.decode() if isinstance(name, bytes) else str(name)
         init_net.op.add(type="ConstantFill", output=[name]).arg.add(name="shape", ints=[1])
     return init_net
 
 
-# -- command line --------------------------------------------------------------------------------
+# -- command line ---------------------------------------------------------------------------------
 
 def _parser():
     parser = argparse.ArgumentParser(
@@ -388,8 +401,8 @@ def main(argv=None):
     except (OSError, ValueError, NotImplementedError) as exc:
         print(f"caffe_translator: {exc}", file=sys.stderr)
         return 1
-    inputs = [name for name in net.external_input if name not in
-              {p.name for p in params.protos}]
+    param_names = {p.name for p in params.protos}
+    inputs = [name for name in net.external_input if name not in param_names]
     init_net = ConvertTensorProtosToInitNet(params, inputs)
     for path, message in ((args.init_net, init_net), (args.predict_net, net)):
         with open(path, "wb") as f:

@@ -32,9 +32,9 @@ INPUT_LAYERS = ("Input", "Data", "ImageData", "HDF5Data", "MemoryData", "WindowD
 class TranslatorRegistry:
     """Caffe layer type -> translation function ``fn(layer, ctx)``.
 
-    >>> @TranslatorRegistry.Register("AbsVal")
-    ... def _abs(layer, ctx):
-    ...     ctx.op("Abs", [layer.bottom[0]], [layer.top[0]])
+    >>> @TranslatorRegistry.Register("Exp")   # base e, scale 1, shift 0 only
+    ... def _exp(layer, ctx):
+    ...     ctx.op("Exp", [layer.bottom[0]], [layer.top[0]])
     """
 
     registry_: dict = {}
@@ -245,8 +245,8 @@ def _explicit_padding(layer, ctx, op_type, kernel, stride, pad):
     shape = ctx.require_shape(layer.bottom[0], "remove_legacy_pad")
     extra = []
     for size, k, s, p in zip(shape[2:], kernel, stride, pad):
-        floor = (size + 2 * p - k) // s + 1
-        extra.append((caffe_pooled_size(size, k, s, p) - floor) * s)
+        # the least padding after which floor rounding reaches the last Caffe window
+        extra.append(max(0, (caffe_pooled_size(size, k, s, p) - 1) * s + k - size - 2 * p))
     pads = [pad[0], pad[1], pad[0] + extra[0], pad[1] + extra[1]]
     if not any(extra):
         return pads, False
@@ -316,7 +316,7 @@ def _batch_norm(layer, ctx):
     p = layer.batch_norm_param
     mean, var, factor = ctx.blobs(3)
     factor = float(factor.reshape(-1)[0])
-    inverse = 0.0 if factor == 0 else 1.0 / factor  # a never-trained factor counts as 0, as in Caffe
+    inverse = 0.0 if factor == 0 else 1.0 / factor  # Caffe: a factor of 0 zeroes the statistics
     channels = mean.size
     is_test = p.use_global_stats if p.HasField("use_global_stats") else ctx.is_test
     inputs = [layer.bottom[0], ctx.param("s", np.ones(channels, np.float32)),
@@ -333,8 +333,11 @@ def _batch_norm(layer, ctx):
 
 
 def _broadcast(layer, ctx, axis, operand_shape):
-    """``broadcast=1`` (and ``axis``) for a Caffe2 Mul/Add whose B spans axes from ``axis``."""
-    if not operand_shape or operand_shape == (1,):
+    """``broadcast=1`` (and ``axis``) for a Caffe2 Mul/Add whose B spans axes from ``axis``.
+
+    A one-value B needs no axis: Caffe2 broadcasts it as a scalar.
+    """
+    if operand_shape is not None and math.prod(operand_shape) == 1:
         return {"broadcast": 1}
     return {"broadcast": 1, "axis": _canonical(layer, ctx, axis, layer.bottom[0])}
 

@@ -1,7 +1,10 @@
 """Caffe2 operators the Caffe translator emits that ``operators.py`` does not (yet) define.
 
 Importing this module registers them into the front end's operator table with
-``operators.caffe2_op``; a type the table already has keeps its own entry::
+``operators.caffe2_op``; a type the table already has keeps its own entry. They
+are registered for inference, without gradients: a differentiable operator
+belongs in ``operators.py`` with its finite-difference case in the gradient
+tests::
 
     from dragon.vm.caffe2.python import operators_extra  # noqa: F401 (registers Max, Slice)
     workspace.RunOperatorOnce(core.CreateOperator("Max", ["A", "B"], ["C"]))
@@ -11,18 +14,17 @@ from __future__ import annotations
 import numpy as np
 
 from dragon.vm.caffe2.python import operators
-from dragon.vm.caffe2.python.operators import ALL
 
 
-def _register(op_type, **kwargs):
+def _register(op_type):
     def wrap(fn):
         if operators.find(op_type) is None:
-            operators.caffe2_op(op_type, **kwargs)(fn)
+            operators.caffe2_op(op_type)(fn)
         return fn
     return wrap
 
 
-@_register("Max", grad_inputs=ALL)
+@_register("Max")
 def _max(ctx):
     """Elementwise maximum of every input (same shapes)."""
     xs = ctx.inputs()
@@ -41,7 +43,7 @@ def _bounds(ctx, name, position):
     return [int(v) for v in ctx.arg(name, [])]
 
 
-@_register("Slice", grad_inputs=(0,))
+@_register("Slice")
 def _slice(ctx):
     """``starts``/``ends`` per axis (arguments or inputs 1, 2); a negative index i means
     dim + 1 + i, so an end of -1 runs to the end. Axes not listed are taken whole."""

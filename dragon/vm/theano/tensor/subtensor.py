@@ -301,6 +301,8 @@ def lower_subtensor(ctx, node, x, entries):
                 b, en, st = plan[1:]
                 if st < 0 and en < 0:
                     en = -SLICE_END - 1
+                if (b, st) == (0, 1) and en >= size:  # the whole axis: no copy
+                    en = SLICE_END
             else:
                 dynamic.append((axis, plan[1], plan[2], plan[3]))
         elif e[0] == "int":

@@ -152,6 +152,9 @@ class FunctionOp(Op):
         return self.fn(ctx, node, *inputs, **self.params)
 
 
+_COMPARISONS = {"eq", "neq", "lt", "gt", "le", "ge"}  # ops whose result has no truth value
+
+
 def _snake(name):
     import re
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
@@ -288,8 +291,12 @@ class _TensorOperators:
         return rule(node) if rule is not None else None
 
     def __bool__(self):
-        raise TypeError("Variables do not support boolean operations; use T.eq, T.and_, "
-                        "T.switch, or theano.ifelse.ifelse")
+        # As Theano: only a comparison's truth is ambiguous; any other variable is an
+        # object and is true (tutorials write `if not W:` and `if persistent:`).
+        if self.owner is not None and getattr(self.owner.op, "name", None) in _COMPARISONS:
+            raise TypeError("Variables do not support boolean operations; use T.eq, T.and_, "
+                            "T.switch, or theano.ifelse.ifelse")
+        return True
 
     # -- arithmetic ------------------------------------------------------------------
     def __add__(self, other):
