@@ -6,6 +6,7 @@ The executor resolves a GraphDef into ``Step``s whose inputs and outputs are
 """
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass, field
 
@@ -182,7 +183,7 @@ def plan_memory(steps, values, level):
             v.root.last_use = max(v.root.last_use, v.last_use)
             v.root.keep = v.root.keep or v.keep
     sizes: list[int] = []
-    free: list[int] = []     # buffer indices free for reuse, at level >= 2
+    free: list[tuple] = []   # (size, buffer) free for reuse at level >= 2, kept sorted
     owners: dict[int, int] = {}  # buffer -> number of live values in it
 
     def new_buffer(nbytes):
@@ -190,16 +191,15 @@ def plan_memory(steps, values, level):
         return len(sizes) - 1
 
     def acquire(v):
+        nbytes = v.nbytes
         if level >= config.LEVEL_SHARE and free:
-            fits = [b for b in free if sizes[b] >= v.nbytes]
-            if fits:
-                b = min(fits, key=lambda b: sizes[b])
-            else:  # grow the largest free buffer rather than add a new one
-                b = max(free, key=lambda b: sizes[b])
-                sizes[b] = v.nbytes
-            free.remove(b)
+            k = bisect.bisect_left(free, (nbytes, -1))
+            if k == len(free):  # none fits: grow the largest free buffer, add none
+                k -= 1
+            _, b = free.pop(k)
+            sizes[b] = max(sizes[b], nbytes)
             return b
-        return new_buffer(v.nbytes)
+        return new_buffer(nbytes)
 
     def retain(b):
         owners[b] = owners.get(b, 0) + 1
@@ -207,7 +207,7 @@ def plan_memory(steps, values, level):
     def release(b):
         owners[b] -= 1
         if owners[b] == 0 and level >= config.LEVEL_SHARE:
-            free.append(b)
+            bisect.insort(free, (sizes[b], b))
 
     pinned = level == config.LEVEL_KEEP_ALL
     for v in values:  # feeds hold their buffers from the start

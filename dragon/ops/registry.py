@@ -44,7 +44,10 @@ class Spec(NamedTuple):
 
     @property
     def size(self):
-        return int(np.prod(self.shape, dtype=np.int64))
+        n = 1
+        for d in self.shape:
+            n *= int(d)
+        return n
 
     @property
     def nbytes(self):
