@@ -137,3 +137,20 @@ def log_sigmoid(node, out):
         if z is not None and is_constant_value(one, 1) and one.ndim == 0:
             return basic.neg(basic.elemwise("Softplus", [z], out.dtype, name="softplus"))
     return None
+
+
+# -- algebra -----------------------------------------------------------------------------
+
+@register_rewrite
+def scalar_times_zero(node, out):
+    """0 * x -> 0 for a scalar result (Theano's local_mul_zero).
+
+    The tutorials write ``cost + L1_reg * L1`` with ``L1_reg = 0.0``; without this
+    the L1 norm and its gradient would be computed on every step for nothing.
+    """
+    if elemwise_type(out) != "Mul" or out.ndim != 0:
+        return None
+    if not any(is_constant_value(i, 0) for i in node.inputs):
+        return None
+    from dragon.vm.theano.tensor.var import as_tensor_variable
+    return as_tensor_variable(np.zeros((), out.dtype))
