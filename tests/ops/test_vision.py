@@ -51,7 +51,7 @@ def _close(got, want, scale=1.0):
 
 @pytest.mark.parametrize("name", list(TORCH_CONVS))
 def test_conv2d_matches_torch_forward_and_backward(name):
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason="PyTorch (the bench extra) is not installed: no torch comparison")
     x_shape, w_shape, args = TORCH_CONVS[name]
     x, w, b = _float32(*x_shape), _float32(*w_shape, scale=0.1), _float32(w_shape[0])
     (y, dx, dw, db), dy = _run("Conv2d", [x, w, b], args, wrt=(0, 1, 2))
@@ -77,7 +77,7 @@ TORCH_DECONVS = {
 
 @pytest.mark.parametrize("name", list(TORCH_DECONVS))
 def test_conv2d_transpose_matches_torch(name):
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason="PyTorch (the bench extra) is not installed: no torch comparison")
     x_shape, w_shape, args = TORCH_DECONVS[name]
     group = args.get("group", 1)
     x, w, b = _float32(*x_shape), _float32(*w_shape, scale=0.1), _float32(w_shape[1] * group)
@@ -107,7 +107,7 @@ TORCH_POOLS = {
 
 @pytest.mark.parametrize("name", list(TORCH_POOLS))
 def test_pool2d_matches_torch(name):
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason="PyTorch (the bench extra) is not installed: no torch comparison")
     args, shape = TORCH_POOLS[name]
     x = _float32(*shape)
     (y, dx), dy = _run("Pool2d", [x], args, wrt=(0,))
@@ -124,7 +124,7 @@ def test_pool2d_matches_torch(name):
 
 
 def test_max_pool_index_matches_torch_indices():
-    torch = pytest.importorskip("torch")
+    torch = pytest.importorskip("torch", reason="PyTorch (the bench extra) is not installed: no torch comparison")
     x = _float32(2, 3, 11, 11)
     args = dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1])
     (y, index), _ = _run("Pool2d", [x], args, n_outputs=2)

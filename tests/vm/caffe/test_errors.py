@@ -125,7 +125,7 @@ def test_failed_save_leaves_the_earlier_file_intact(tmp_path, monkeypatch):
 
 
 def test_failed_hdf5_save_leaves_the_earlier_file_intact(tmp_path, monkeypatch):
-    pytest.importorskip("h5py")
+    pytest.importorskip("h5py", reason="h5py (the data extra) is not installed")
     net = caffe.Net(write(tmp_path, GOOD), caffe.TEST)
     path = str(tmp_path / "model.h5")
     net.save_hdf5(path)

@@ -396,7 +396,7 @@ def test_saved_model_has_every_layer_and_shaped_blobs(tmp_path):
 
 
 def test_hdf5_round_trip(tmp_path):
-    pytest.importorskip("h5py")
+    pytest.importorskip("h5py", reason="h5py (the data extra) is not installed")
     import h5py
     net = make(tmp_path, CONV, caffe.TEST)
     net.save_hdf5(str(tmp_path / "w.h5"))

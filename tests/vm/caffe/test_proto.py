@@ -555,7 +555,7 @@ def _reference_forward(net, x):
 
 
 def test_opencv_reads_written_files(tmp_path):
-    cv2 = pytest.importorskip("cv2")
+    cv2 = pytest.importorskip("cv2", reason="opencv-python-headless<5 (the bench extra) is not installed")
     net = _small_net()
     proto_io.write_text(tmp_path / "deploy.prototxt", net)
     weights = caffe_pb2.NetParameter()

@@ -364,7 +364,7 @@ def test_brew_register_and_model_arg_scope():
 
 
 def test_net_drawer():
-    pytest.importorskip("pydot")
+    pytest.importorskip("pydot", reason="pydot (the draw extra) is not installed")
     from dragon.vm.caffe2.python import net_drawer
     net = core.Net("drawn")
     x = net.GaussianFill([], "x", shape=[2])

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.skipif(not IMAGES.exists() or not LABELS.exists(),
 
 @pytest.fixture(scope="module")
 def dbs(tmp_path_factory):
-    pytest.importorskip("lmdb")
+    pytest.importorskip("lmdb", reason="lmdb (the data extra) is not installed")
     root = tmp_path_factory.mktemp("mnist")
     train, test = root / "mnist-train-nchw-lmdb", root / "mnist-test-nchw-lmdb"
     assert mnist_lmdb.write_lmdb(IMAGES, LABELS, train, start=0, count=8000) == 8000

@@ -322,3 +322,17 @@ def test_truth_of_variables_is_theanos():
     assert w and not (not w)  # `if not W:` in the dA tutorial means "not None"
     with pytest.raises(TypeError, match="boolean"):
         bool(w < 1)
+
+
+def test_zero_times_a_scalar_rewrites_to_a_constant():
+    import dragon.vm.theano as theano
+    import dragon.vm.theano.tensor as T
+    from dragon.vm.theano.compile.rewrite import rewrite
+    from dragon.vm.theano.tensor.var import TensorConstant
+    w = theano.shared(np.ones((3, 3)), name="w_l1")
+    cost = 0.0 * abs(w).sum()
+    replaced = rewrite([cost])[id(cost)]
+    assert isinstance(replaced, TensorConstant) and replaced.data == 0
+    assert replaced.dtype == cost.dtype
+    assert theano.function([], cost)() == 0
+    assert T.grad(cost + (w ** 2).sum(), w).eval().tolist() == (2 * np.ones((3, 3))).tolist()
